@@ -27,3 +27,9 @@ func crcUpdate(crc uint32, b []byte) uint32 {
 	}
 	return crc
 }
+
+// Checksum returns the Ogg page checksum of page, whose checksum field
+// must be zero.
+func Checksum(page []byte) uint32 {
+	return crcUpdate(0, page)
+}

@@ -43,8 +43,11 @@ func (h Head) marshal() []byte {
 }
 
 func parseHead(b []byte) (Head, error) {
-	if len(b) < headSize || string(b[:8]) != headMagic {
-		return Head{}, fmt.Errorf("first packet is not OpusHead: %w", ErrInvalid)
+	if len(b) < 8 || string(b[:8]) != headMagic {
+		return Head{}, fmt.Errorf("first packet is not OpusHead (only Ogg Opus is supported, not Vorbis, FLAC or Speex in Ogg): %w", ErrUnsupported)
+	}
+	if len(b) < headSize {
+		return Head{}, fmt.Errorf("OpusHead of %d bytes: %w", len(b), ErrInvalid)
 	}
 	if b[8]>>4 != 0 {
 		return Head{}, fmt.Errorf("OpusHead version %d: %w", b[8], ErrUnsupported)

@@ -176,7 +176,7 @@ func TestReadRejects(t *testing.T) {
 		{"no BOS", mutate(good, func(b []byte) []byte { b[5] = 0; return fixCRC(b, 0) }), ErrInvalid},
 		{"mapping family 1", mutate(good, func(b []byte) []byte { b[28+18] = 1; return fixCRC(b, 0) }), ErrUnsupported},
 		{"three channels", mutate(good, func(b []byte) []byte { b[28+9] = 3; return fixCRC(b, 0) }), ErrInvalid},
-		{"not OpusHead", mutate(good, func(b []byte) []byte { b[28] = 'X'; return fixCRC(b, 0) }), ErrInvalid},
+		{"not OpusHead", mutate(good, func(b []byte) []byte { b[28] = 'X'; return fixCRC(b, 0) }), ErrUnsupported},
 		{"second serial", mutate(good, func(b []byte) []byte { b[headPage+14] ^= 1; return fixCRC(b, headPage) }), ErrUnsupported},
 		{"page sequence gap", mutate(good, func(b []byte) []byte { b[headPage+18] = 5; return fixCRC(b, headPage) }), ErrInvalid},
 		{"headers only", good[:headPage], ErrTruncated},

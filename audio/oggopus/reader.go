@@ -62,7 +62,7 @@ func (d *demuxer) read() (*File, error) {
 	for !d.eos {
 		p, err := readPage(d.r)
 		if err == io.EOF && d.pages > 0 {
-			break // a stream cut off without EOS is still readable
+			return nil, fmt.Errorf("stream ends without an end-of-stream page: %w", ErrTruncated)
 		}
 		if err != nil {
 			return nil, d.pageError(err)
@@ -70,6 +70,12 @@ func (d *demuxer) read() (*File, error) {
 		if err := d.addPage(p); err != nil {
 			return nil, err
 		}
+	}
+	if d.partial != nil {
+		return nil, fmt.Errorf("end-of-stream page ends inside a packet: %w", ErrTruncated)
+	}
+	if _, err := d.r.Peek(1); err == nil {
+		return nil, fmt.Errorf("data after the end-of-stream page (a chained file): %w", ErrUnsupported)
 	}
 	return d.finish()
 }
@@ -118,6 +124,9 @@ func (d *demuxer) addPage(p page) error {
 		}
 		d.partial, finished = nil, true
 	}
+	if d.pages == 1 && (len(d.packets) != 1 || d.partial != nil) {
+		return fmt.Errorf("Ogg page %d does not hold exactly one header packet: %w", d.pages-1, ErrInvalid)
+	}
 	if finished && p.granule != -1 {
 		return d.setGranule(p.granule)
 	}
@@ -138,6 +147,9 @@ func (d *demuxer) addPacket(b []byte) error {
 			return fmt.Errorf("audio packet %d: %w", len(d.packets)-2, err)
 		}
 		d.total += int64(n)
+		if d.total > MaxSamples {
+			return fmt.Errorf("stream longer than %d samples: %w", MaxSamples, ErrTooLarge)
+		}
 	}
 	d.packets = append(d.packets, b)
 	return nil
@@ -150,6 +162,11 @@ func (d *demuxer) setGranule(g int64) error {
 	d.granule = g
 	return nil
 }
+
+// MaxSamples bounds the decoded length of a stream a reader accepts: 30
+// minutes at 48 kHz. Opus packets of one byte can stand for 120 ms of
+// audio, so a byte limit alone would not bound decoding memory.
+const MaxSamples = 30 * 60 * 48000
 
 func (d *demuxer) finish() (*File, error) {
 	if len(d.packets) < 2 {
@@ -208,7 +225,7 @@ func readPage(r *bufio.Reader) (page, error) {
 	clear(hdr[22:26])
 	got := crcUpdate(crcUpdate(crcUpdate(0, hdr[:]), p.lacing), p.body)
 	if got != want {
-		return page{}, fmt.Errorf("Ogg page checksum %#08x, expected %#08x: %w", got, want, ErrInvalid)
+		return page{}, fmt.Errorf("Ogg page CRC mismatch: computed %#08x, stored %#08x: %w", got, want, ErrInvalid)
 	}
 	return p, nil
 }

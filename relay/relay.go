@@ -1,0 +1,309 @@
+// Package relay is the vm relay server. It accepts QUIC connections from
+// vm clients and authenticates each with an identity-key login bound to
+// the TLS session. It then serves one request per bidirectional stream, as
+// package proto describes: handle registration, channels, message
+// uploads, listings, blob fetches and delivery acknowledgements.
+//
+// The server follows the shape of a DERP-style relay: an accept loop, a
+// login under a deadline, a per-connection session with one handler
+// method per request type, and goroutines owned by errgroups that are
+// cancelled, then waited for.
+//
+// # Data directory
+//
+//	tls/cert.pem, tls/key.pem  self-signed certificate made on first start
+//	nats/                      embedded NATS JetStream store (see package meta)
+//	blobs/<id[:6]>/<id>.<sender>.<conversation>.ogg
+//	                           one Ogg Opus file per message (see package blob)
+//	invites/<sha256 of token>  one empty file per unused invite token
+//
+// An upload is acknowledged only after its blob is fsynced and renamed and
+// its metadata is fsynced by JetStream.
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/vm-voice/vm/proto"
+	"github.com/vm-voice/vm/relay/blob"
+	"github.com/vm-voice/vm/relay/meta"
+	"golang.org/x/sync/errgroup"
+)
+
+// Version is the relay's version, reported in LoginResult.
+var Version = "dev"
+
+// Registration modes.
+const (
+	RegistrationOpen   = "open"
+	RegistrationInvite = "invite"
+	RegistrationClosed = "closed"
+)
+
+// Defaults of Config fields left zero.
+const (
+	DefaultMaxMessageDuration = 5 * time.Minute
+	DefaultMaxMessageBytes    = 4 << 20
+)
+
+// Limits on what one client controls.
+const (
+	// loginTimeout bounds the time from accepting a connection to a
+	// completed login.
+	loginTimeout = 10 * time.Second
+	// loginGrace is how long a connection whose login failed stays open
+	// for the client to read the error.
+	loginGrace = time.Second
+	// requestTimeout bounds reading a request and handling anything but
+	// an upload or a fetch.
+	requestTimeout = 30 * time.Second
+	// idleTimeout closes a connection without traffic.
+	idleTimeout = 60 * time.Second
+	// maxStreams is how many requests one connection may have open at once.
+	maxStreams = 100
+	// requestRate and requestBurst limit requests per connection.
+	requestRate  = 50
+	requestBurst = 100
+	// drainTimeout is how long Run lets open requests finish on shutdown.
+	drainTimeout = 10 * time.Second
+)
+
+// Config configures a Server. Zero fields take their defaults.
+type Config struct {
+	// Listen is the UDP address to serve QUIC on, e.g. "0.0.0.0:4433".
+	Listen string
+	// DataDir holds the TLS certificate, metadata, blobs and invites.
+	DataDir string
+	// Registration is "open" (the default), "invite" or "closed".
+	Registration string
+	// TLSCertFile and TLSKeyFile name a PEM certificate and key to use in
+	// place of the self-signed one. Both or neither are set.
+	TLSCertFile, TLSKeyFile string
+	// HTTPListen is the TCP address of the metrics and health listener;
+	// empty means none.
+	HTTPListen string
+	// MaxMessageDuration is the longest message accepted.
+	MaxMessageDuration time.Duration
+	// MaxMessageBytes is the largest message accepted, counting the Opus
+	// packets of its frames.
+	MaxMessageBytes int64
+}
+
+func (c *Config) setDefaults() {
+	if c.Registration == "" {
+		c.Registration = RegistrationOpen
+	}
+	if c.MaxMessageDuration == 0 {
+		c.MaxMessageDuration = DefaultMaxMessageDuration
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Listen == "":
+		return errors.New("missing listen address: set --listen, e.g. 0.0.0.0:4433")
+	case c.DataDir == "":
+		return errors.New("missing data directory: set --data")
+	case c.Registration != RegistrationOpen && c.Registration != RegistrationInvite && c.Registration != RegistrationClosed:
+		return fmt.Errorf("invalid registration mode %q: use open, invite or closed", c.Registration)
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		return errors.New("incomplete TLS settings: set both --tls-cert and --tls-key, or neither")
+	case c.MaxMessageDuration < proto.FrameDuration || c.MaxMessageDuration > time.Hour:
+		return fmt.Errorf("invalid max message duration %s: use 20ms to 1h", c.MaxMessageDuration)
+	case c.MaxMessageBytes < 1024 || c.MaxMessageBytes > 1<<30:
+		return fmt.Errorf("invalid max message bytes %d: use 1024 to %d", c.MaxMessageBytes, 1<<30)
+	}
+	return nil
+}
+
+// Server is a relay. New prepares it, Run serves.
+type Server struct {
+	cfg         Config
+	log         *slog.Logger
+	tls         *tls.Config
+	fingerprint string
+	transport   *quic.Transport
+	listener    *quic.Listener
+	httpLn      net.Listener
+	nats        *meta.Embedded
+	meta        meta.Store
+	blobs       blob.Store
+	invites     *inviteStore
+	metrics     *metrics
+
+	// now returns the current time; tests replace it.
+	now func() time.Time
+	// sessions counts running sessions, so Run can wait for them.
+	sessions sync.WaitGroup
+}
+
+// New validates cfg, creates the data directory, loads or creates the TLS
+// certificate, starts the embedded NATS server and binds the UDP socket
+// and the HTTP listener. Addr is valid once New returns. Run must follow,
+// or the resources New took stay taken.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, now: time.Now, metrics: newMetrics()}
+	if err := s.open(); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open takes the server's resources one by one; close releases those taken.
+func (s *Server) open() error {
+	var err error
+	if s.tls, s.fingerprint, err = loadTLS(s.cfg); err != nil {
+		return err
+	}
+	if s.nats, err = meta.StartEmbedded(filepath.Join(s.cfg.DataDir, "nats")); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if s.meta, err = meta.OpenJetStream(ctx, s.nats.Conn()); err != nil {
+		return err
+	}
+	if s.blobs, err = blob.NewDisk(filepath.Join(s.cfg.DataDir, "blobs")); err != nil {
+		return err
+	}
+	if s.invites, err = openInvites(s.cfg.DataDir); err != nil {
+		return err
+	}
+	if err := s.listen(); err != nil {
+		return err
+	}
+	return s.listenHTTP()
+}
+
+func (s *Server) listen() error {
+	addr, err := net.ResolveUDPAddr("udp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("resolve listen address %q: %w", s.cfg.Listen, err)
+	}
+	udp, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.transport = &quic.Transport{Conn: udp}
+	s.listener, err = s.transport.Listen(s.tls, &quic.Config{
+		HandshakeIdleTimeout:  loginTimeout,
+		MaxIdleTimeout:        idleTimeout,
+		MaxIncomingStreams:    maxStreams,
+		MaxIncomingUniStreams: -1,
+		EnableDatagrams:       true,
+	})
+	if err != nil {
+		return fmt.Errorf("listen quic on %s: %w", s.cfg.Listen, err)
+	}
+	return nil
+}
+
+func (s *Server) close() {
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	if s.transport != nil {
+		s.transport.Close()
+	}
+	if s.httpLn != nil {
+		s.httpLn.Close()
+	}
+	if s.nats != nil {
+		s.nats.Close()
+	}
+}
+
+// Addr returns the UDP address the server listens on.
+func (s *Server) Addr() net.Addr {
+	return s.listener.Addr()
+}
+
+// CertFingerprint returns "sha256:" and the hex SHA-256 of the TLS
+// certificate's SubjectPublicKeyInfo; clients pin this value.
+func (s *Server) CertFingerprint() string {
+	return s.fingerprint
+}
+
+// Run serves until ctx is done. It then stops accepting connections, lets
+// open requests finish for up to drainTimeout, closes every connection and
+// the stores, and returns. It returns nil after a clean shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.close()
+	hard, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	s.log.Info("relay listening", "addr", s.Addr().String(), "http_addr", s.cfg.HTTPListen, "registration", s.cfg.Registration)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.acceptLoop(gctx, hard) })
+	if s.httpLn != nil {
+		srv := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error { return serveHTTP(gctx, srv, s.httpLn) })
+	}
+	err := g.Wait()
+	s.log.Info("relay draining")
+	s.drain(stop)
+	s.log.Info("relay stopped")
+	return err
+}
+
+// drain waits for sessions to finish their open requests, and cancels
+// them once drainTimeout has passed.
+func (s *Server) drain(stop context.CancelFunc) {
+	done := make(chan struct{})
+	go func() {
+		s.sessions.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(drainTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		s.log.Warn("relay drain timed out, closing open requests", "dur", drainTimeout)
+		stop()
+		<-done
+	}
+}
+
+// acceptLoop accepts connections until ctx is done, and runs a session for
+// each. Sessions stop taking requests when ctx is done and stop work in
+// progress when hard is.
+func (s *Server) acceptLoop(ctx, hard context.Context) error {
+	for {
+		conn, err := s.listener.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("accept connection: %w", err)
+		}
+		ss := newSession(s, conn)
+		s.sessions.Add(1)
+		go func() {
+			defer s.sessions.Done()
+			ss.run(ctx, hard)
+		}()
+	}
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds the vm and relay binaries into bin/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version=$(git describe --always --dirty 2>/dev/null || echo dev)
+go build -ldflags "-X main.version=$version" -o bin/vm ./cmd/vm
+go build -ldflags "-X main.version=$version" -o bin/relay ./cmd/relay

@@ -27,4 +27,18 @@
 // Voice frames (see Frame) carry one Opus packet behind a fixed 12-byte
 // header. On an upload stream they arrive reliably; live forwarding sends
 // the same layout as QUIC datagrams.
+//
+// # Live talk
+//
+// A client that wants live audio sends Subscribe on a stream it keeps
+// open; the relay writes Event messages on it (presence, TalkStart,
+// TalkEnd, stored messages, listen receipts). While a user talks, the
+// client uploads with Upload.live set and writes each frame twice: as a
+// record on the upload stream, so the stored copy is complete, and as a
+// datagram with the upload's live handle, so it arrives without waiting
+// for retransmissions. The relay forwards whichever copy of a frame comes
+// first to every subscribed member of the conversation as a datagram,
+// with the stream handle that member's TalkStart announced. Lost
+// datagrams are concealed by the receiver, never resent; after TalkEnd a
+// receiver can fill its gaps from the stored message with FollowMessage.
 package proto

@@ -30,6 +30,10 @@ const (
 	MaxFramePayload = MaxOpusPacket + AEADTagSize
 	// MaxRecordSize is the largest upload record, in bytes.
 	MaxRecordSize = 1 + FrameHeaderSize + MaxFramePayload
+	// MaxDatagramSize is the largest voice datagram either end sends or
+	// accepts: a frame header and an Opus packet of live talk, which stays
+	// far below the 1,200 bytes every QUIC path carries.
+	MaxDatagramSize = FrameHeaderSize + 1000
 	// SampleRate is the Opus clock rate of frames and timestamps.
 	SampleRate = 48000
 	// FrameSamples is the length of one 20 ms frame at SampleRate.

@@ -130,6 +130,9 @@ type Request struct {
 	//	*Request_FetchMessage
 	//	*Request_AckDelivery
 	//	*Request_Ping
+	//	*Request_Subscribe
+	//	*Request_FollowMessage
+	//	*Request_MarkListened
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -280,6 +283,33 @@ func (x *Request) GetPing() *Ping {
 	return nil
 }
 
+func (x *Request) GetSubscribe() *Subscribe {
+	if x != nil {
+		if x, ok := x.Body.(*Request_Subscribe); ok {
+			return x.Subscribe
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetFollowMessage() *FollowMessage {
+	if x != nil {
+		if x, ok := x.Body.(*Request_FollowMessage); ok {
+			return x.FollowMessage
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMarkListened() *MarkListened {
+	if x != nil {
+		if x, ok := x.Body.(*Request_MarkListened); ok {
+			return x.MarkListened
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -332,6 +362,18 @@ type Request_Ping struct {
 	Ping *Ping `protobuf:"bytes,12,opt,name=ping,proto3,oneof"`
 }
 
+type Request_Subscribe struct {
+	Subscribe *Subscribe `protobuf:"bytes,13,opt,name=subscribe,proto3,oneof"`
+}
+
+type Request_FollowMessage struct {
+	FollowMessage *FollowMessage `protobuf:"bytes,14,opt,name=follow_message,json=followMessage,proto3,oneof"`
+}
+
+type Request_MarkListened struct {
+	MarkListened *MarkListened `protobuf:"bytes,15,opt,name=mark_listened,json=markListened,proto3,oneof"`
+}
+
 func (*Request_Login) isRequest_Body() {}
 
 func (*Request_Register) isRequest_Body() {}
@@ -356,6 +398,12 @@ func (*Request_AckDelivery) isRequest_Body() {}
 
 func (*Request_Ping) isRequest_Body() {}
 
+func (*Request_Subscribe) isRequest_Body() {}
+
+func (*Request_FollowMessage) isRequest_Body() {}
+
+func (*Request_MarkListened) isRequest_Body() {}
+
 // Response is the relay's single reply on a request stream. Exactly one of
 // error or body is set.
 type Response struct {
@@ -372,6 +420,7 @@ type Response struct {
 	//	*Response_Blob
 	//	*Response_Empty
 	//	*Response_Pong
+	//	*Response_Follow
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -502,6 +551,15 @@ func (x *Response) GetPong() *Pong {
 	return nil
 }
 
+func (x *Response) GetFollow() *FollowHeader {
+	if x != nil {
+		if x, ok := x.Body.(*Response_Follow); ok {
+			return x.Follow
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -542,6 +600,10 @@ type Response_Pong struct {
 	Pong *Pong `protobuf:"bytes,10,opt,name=pong,proto3,oneof"`
 }
 
+type Response_Follow struct {
+	Follow *FollowHeader `protobuf:"bytes,11,opt,name=follow,proto3,oneof"`
+}
+
 func (*Response_Login) isResponse_Body() {}
 
 func (*Response_Register) isResponse_Body() {}
@@ -559,6 +621,8 @@ func (*Response_Blob) isResponse_Body() {}
 func (*Response_Empty) isResponse_Body() {}
 
 func (*Response_Pong) isResponse_Body() {}
+
+func (*Response_Follow) isResponse_Body() {}
 
 // Error is a protocol error with a stable code and a human-readable message.
 type Error struct {
@@ -1298,8 +1362,16 @@ type Upload struct {
 	PreSkip         uint32 `protobuf:"varint,5,opt,name=pre_skip,json=preSkip,proto3" json:"pre_skip,omitempty"`
 	InputSampleRate uint32 `protobuf:"varint,6,opt,name=input_sample_rate,json=inputSampleRate,proto3" json:"input_sample_rate,omitempty"`
 	CreatedUnixMs   int64  `protobuf:"varint,7,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Live marks a message recorded while the user talks. The relay then
+	// forwards each frame, as it arrives on this stream or as a datagram
+	// with stream handle live_handle, to every online member of the
+	// conversation, and announces the transmission with TalkStart.
+	Live bool `protobuf:"varint,8,opt,name=live,proto3" json:"live,omitempty"`
+	// Live handle: the stream handle, unique among the sender's live uploads
+	// on this connection, that the sender's datagrams carry. 1 to 65535.
+	LiveHandle    uint32 `protobuf:"varint,9,opt,name=live_handle,json=liveHandle,proto3" json:"live_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Upload) Reset() {
@@ -1377,6 +1449,20 @@ func (x *Upload) GetInputSampleRate() uint32 {
 func (x *Upload) GetCreatedUnixMs() int64 {
 	if x != nil {
 		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+func (x *Upload) GetLive() bool {
+	if x != nil {
+		return x.Live
+	}
+	return false
+}
+
+func (x *Upload) GetLiveHandle() uint32 {
+	if x != nil {
+		return x.LiveHandle
 	}
 	return 0
 }
@@ -1477,6 +1563,11 @@ type MessageInfo struct {
 	Seq           uint64                 `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`
 	BlobKey       string                 `protobuf:"bytes,8,opt,name=blob_key,json=blobKey,proto3" json:"blob_key,omitempty"`
 	Frames        uint64                 `protobuf:"varint,9,opt,name=frames,proto3" json:"frames,omitempty"`
+	// Listened is true when the requesting user has played the message.
+	Listened bool `protobuf:"varint,10,opt,name=listened,proto3" json:"listened,omitempty"`
+	// Listened by: for a message the requesting user sent, the recipients
+	// who have played it.
+	ListenedBy    []string `protobuf:"bytes,11,rep,name=listened_by,json=listenedBy,proto3" json:"listened_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1572,6 +1663,20 @@ func (x *MessageInfo) GetFrames() uint64 {
 		return x.Frames
 	}
 	return 0
+}
+
+func (x *MessageInfo) GetListened() bool {
+	if x != nil {
+		return x.Listened
+	}
+	return false
+}
+
+func (x *MessageInfo) GetListenedBy() []string {
+	if x != nil {
+		return x.ListenedBy
+	}
+	return nil
 }
 
 // ListMessages lists stored messages visible to the caller. With an empty
@@ -1955,11 +2060,656 @@ func (x *Pong) GetRelayUnixNanos() int64 {
 	return 0
 }
 
+// Subscribe turns the stream into the relay's event feed for this
+// connection: the relay answers with Response{empty}, then writes
+// length-prefixed Event messages until the connection closes. It first
+// sends the presence of every member of the caller's conversations and a
+// TalkStart for every transmission in progress, then changes as they
+// happen. At most one Subscribe per connection; the relay forwards live
+// datagrams only to connections with a subscription.
+type Subscribe struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subscribe) Reset() {
+	*x = Subscribe{}
+	mi := &file_vm_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscribe) ProtoMessage() {}
+
+func (x *Subscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_vm_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
+func (*Subscribe) Descriptor() ([]byte, []int) {
+	return file_vm_proto_rawDescGZIP(), []int{26}
+}
+
+// Event is one message of the event feed.
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Body:
+	//
+	//	*Event_Presence
+	//	*Event_TalkStart
+	//	*Event_TalkEnd
+	//	*Event_MessageStored
+	//	*Event_Listened
+	Body          isEvent_Body `protobuf_oneof:"body"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_vm_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_vm_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_vm_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Event) GetBody() isEvent_Body {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *Event) GetPresence() *Presence {
+	if x != nil {
+		if x, ok := x.Body.(*Event_Presence); ok {
+			return x.Presence
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetTalkStart() *TalkStart {
+	if x != nil {
+		if x, ok := x.Body.(*Event_TalkStart); ok {
+			return x.TalkStart
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetTalkEnd() *TalkEnd {
+	if x != nil {
+		if x, ok := x.Body.(*Event_TalkEnd); ok {
+			return x.TalkEnd
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetMessageStored() *MessageInfo {
+	if x != nil {
+		if x, ok := x.Body.(*Event_MessageStored); ok {
+			return x.MessageStored
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetListened() *Listened {
+	if x != nil {
+		if x, ok := x.Body.(*Event_Listened); ok {
+			return x.Listened
+		}
+	}
+	return nil
+}
+
+type isEvent_Body interface {
+	isEvent_Body()
+}
+
+type Event_Presence struct {
+	Presence *Presence `protobuf:"bytes,1,opt,name=presence,proto3,oneof"`
+}
+
+type Event_TalkStart struct {
+	TalkStart *TalkStart `protobuf:"bytes,2,opt,name=talk_start,json=talkStart,proto3,oneof"`
+}
+
+type Event_TalkEnd struct {
+	TalkEnd *TalkEnd `protobuf:"bytes,3,opt,name=talk_end,json=talkEnd,proto3,oneof"`
+}
+
+type Event_MessageStored struct {
+	MessageStored *MessageInfo `protobuf:"bytes,4,opt,name=message_stored,json=messageStored,proto3,oneof"`
+}
+
+type Event_Listened struct {
+	Listened *Listened `protobuf:"bytes,5,opt,name=listened,proto3,oneof"`
+}
+
+func (*Event_Presence) isEvent_Body() {}
+
+func (*Event_TalkStart) isEvent_Body() {}
+
+func (*Event_TalkEnd) isEvent_Body() {}
+
+func (*Event_MessageStored) isEvent_Body() {}
+
+func (*Event_Listened) isEvent_Body() {}
+
+// Presence reports whether a user has at least one subscribed connection.
+type Presence struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        string                 `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Online        bool                   `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Presence) Reset() {
+	*x = Presence{}
+	mi := &file_vm_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Presence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Presence) ProtoMessage() {}
+
+func (x *Presence) ProtoReflect() protoreflect.Message {
+	mi := &file_vm_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Presence.ProtoReflect.Descriptor instead.
+func (*Presence) Descriptor() ([]byte, []int) {
+	return file_vm_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *Presence) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *Presence) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+// TalkStart announces a live transmission. Datagrams of this transmission
+// reach this connection with stream handle `handle` (assigned by the relay
+// per receiving connection, 1 to 65535); their sequence numbers and
+// timestamps count from the transmission's first frame. The relay sends
+// TalkStart before the first datagram, but datagrams can overtake it.
+type TalkStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Conversation  string                 `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	Sender        string                 `protobuf:"bytes,3,opt,name=sender,proto3" json:"sender,omitempty"`
+	Handle        uint32                 `protobuf:"varint,4,opt,name=handle,proto3" json:"handle,omitempty"`
+	StartedUnixMs int64                  `protobuf:"varint,5,opt,name=started_unix_ms,json=startedUnixMs,proto3" json:"started_unix_ms,omitempty"`
+	// Frames already received by the relay when this event was sent; a
+	// receiver that wants them asks with FollowMessage.
+	FramesSoFar   uint64 `protobuf:"varint,6,opt,name=frames_so_far,json=framesSoFar,proto3" json:"frames_so_far,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TalkStart) Reset() {
+	*x = TalkStart{}
+	mi := &file_vm_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TalkStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TalkStart) ProtoMessage() {}
+
+func (x *TalkStart) ProtoReflect() protoreflect.Message {
+	mi := &file_vm_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TalkStart.ProtoReflect.Descriptor instead.
+func (*TalkStart) Descriptor() ([]byte, []int) {
+	return file_vm_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *TalkStart) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *TalkStart) GetConversation() string {
+	if x != nil {
+		return x.Conversation
+	}
+	return ""
+}
+
+func (x *TalkStart) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *TalkStart) GetHandle() uint32 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *TalkStart) GetStartedUnixMs() int64 {
+	if x != nil {
+		return x.StartedUnixMs
+	}
+	return 0
+}
+
+func (x *TalkStart) GetFramesSoFar() uint64 {
+	if x != nil {
+		return x.FramesSoFar
+	}
+	return 0
+}
+
+// TalkEnd ends a live transmission. stored is true when the message was
+// stored completely; frames is its frame count.
+type TalkEnd struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Conversation  string                 `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	Handle        uint32                 `protobuf:"varint,3,opt,name=handle,proto3" json:"handle,omitempty"`
+	Stored        bool                   `protobuf:"varint,4,opt,name=stored,proto3" json:"stored,omitempty"`
+	Frames        uint64                 `protobuf:"varint,5,opt,name=frames,proto3" json:"frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TalkEnd) Reset() {
+	*x = TalkEnd{}
+	mi := &file_vm_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TalkEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TalkEnd) ProtoMessage() {}
+
+func (x *TalkEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_vm_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TalkEnd.ProtoReflect.Descriptor instead.
+func (*TalkEnd) Descriptor() ([]byte, []int) {
+	return file_vm_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *TalkEnd) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *TalkEnd) GetConversation() string {
+	if x != nil {
+		return x.Conversation
+	}
+	return ""
+}
+
+func (x *TalkEnd) GetHandle() uint32 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *TalkEnd) GetStored() bool {
+	if x != nil {
+		return x.Stored
+	}
+	return false
+}
+
+func (x *TalkEnd) GetFrames() uint64 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+// Listened reports that a recipient played a message.
+type Listened struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Conversation  string                 `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	Handle        string                 `protobuf:"bytes,3,opt,name=handle,proto3" json:"handle,omitempty"`
+	AtUnixMs      int64                  `protobuf:"varint,4,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Listened) Reset() {
+	*x = Listened{}
+	mi := &file_vm_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Listened) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Listened) ProtoMessage() {}
+
+func (x *Listened) ProtoReflect() protoreflect.Message {
+	mi := &file_vm_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Listened.ProtoReflect.Descriptor instead.
+func (*Listened) Descriptor() ([]byte, []int) {
+	return file_vm_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Listened) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *Listened) GetConversation() string {
+	if x != nil {
+		return x.Conversation
+	}
+	return ""
+}
+
+func (x *Listened) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *Listened) GetAtUnixMs() int64 {
+	if x != nil {
+		return x.AtUnixMs
+	}
+	return 0
+}
+
+// FollowMessage reads a message frame by frame: a transmission still in
+// progress from its first frame to the live edge and on until it ends, or
+// a stored message from its start. The relay answers Response{follow},
+// then writes upload records (frames, then the end record) and closes the
+// stream.
+type FollowMessage struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	MessageId    string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Conversation string                 `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	// From seq: first frame to send; 0 for the start.
+	FromSeq       uint32 `protobuf:"varint,3,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FollowMessage) Reset() {
+	*x = FollowMessage{}
+	mi := &file_vm_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FollowMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FollowMessage) ProtoMessage() {}
+
+func (x *FollowMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_vm_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FollowMessage.ProtoReflect.Descriptor instead.
+func (*FollowMessage) Descriptor() ([]byte, []int) {
+	return file_vm_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *FollowMessage) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *FollowMessage) GetConversation() string {
+	if x != nil {
+		return x.Conversation
+	}
+	return ""
+}
+
+func (x *FollowMessage) GetFromSeq() uint32 {
+	if x != nil {
+		return x.FromSeq
+	}
+	return 0
+}
+
+type FollowHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Info          *MessageInfo           `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	Live          bool                   `protobuf:"varint,2,opt,name=live,proto3" json:"live,omitempty"`
+	PreSkip       uint32                 `protobuf:"varint,3,opt,name=pre_skip,json=preSkip,proto3" json:"pre_skip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FollowHeader) Reset() {
+	*x = FollowHeader{}
+	mi := &file_vm_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FollowHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FollowHeader) ProtoMessage() {}
+
+func (x *FollowHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_vm_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FollowHeader.ProtoReflect.Descriptor instead.
+func (*FollowHeader) Descriptor() ([]byte, []int) {
+	return file_vm_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *FollowHeader) GetInfo() *MessageInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *FollowHeader) GetLive() bool {
+	if x != nil {
+		return x.Live
+	}
+	return false
+}
+
+func (x *FollowHeader) GetPreSkip() uint32 {
+	if x != nil {
+		return x.PreSkip
+	}
+	return 0
+}
+
+// MarkListened records that the caller played a message; the relay tells
+// the sender with a Listened event.
+type MarkListened struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Conversation  string                 `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkListened) Reset() {
+	*x = MarkListened{}
+	mi := &file_vm_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkListened) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkListened) ProtoMessage() {}
+
+func (x *MarkListened) ProtoReflect() protoreflect.Message {
+	mi := &file_vm_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkListened.ProtoReflect.Descriptor instead.
+func (*MarkListened) Descriptor() ([]byte, []int) {
+	return file_vm_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *MarkListened) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *MarkListened) GetConversation() string {
+	if x != nil {
+		return x.Conversation
+	}
+	return ""
+}
+
 var File_vm_proto protoreflect.FileDescriptor
 
 const file_vm_proto_rawDesc = "" +
 	"\n" +
-	"\bvm.proto\x12\x05vm.v1\"\x9b\x05\n" +
+	"\bvm.proto\x12\x05vm.v1\"\xc8\x06\n" +
 	"\aRequest\x12$\n" +
 	"\x05login\x18\x01 \x01(\v2\f.vm.v1.LoginH\x00R\x05login\x12-\n" +
 	"\bregister\x18\x02 \x01(\v2\x0f.vm.v1.RegisterH\x00R\bregister\x12=\n" +
@@ -1973,8 +2723,11 @@ const file_vm_proto_rawDesc = "" +
 	"\rfetch_message\x18\n" +
 	" \x01(\v2\x13.vm.v1.FetchMessageH\x00R\ffetchMessage\x127\n" +
 	"\fack_delivery\x18\v \x01(\v2\x12.vm.v1.AckDeliveryH\x00R\vackDelivery\x12!\n" +
-	"\x04ping\x18\f \x01(\v2\v.vm.v1.PingH\x00R\x04pingB\x06\n" +
-	"\x04body\"\xdb\x03\n" +
+	"\x04ping\x18\f \x01(\v2\v.vm.v1.PingH\x00R\x04ping\x120\n" +
+	"\tsubscribe\x18\r \x01(\v2\x10.vm.v1.SubscribeH\x00R\tsubscribe\x12=\n" +
+	"\x0efollow_message\x18\x0e \x01(\v2\x14.vm.v1.FollowMessageH\x00R\rfollowMessage\x12:\n" +
+	"\rmark_listened\x18\x0f \x01(\v2\x13.vm.v1.MarkListenedH\x00R\fmarkListenedB\x06\n" +
+	"\x04body\"\x8a\x04\n" +
 	"\bResponse\x12\"\n" +
 	"\x05error\x18\x01 \x01(\v2\f.vm.v1.ErrorR\x05error\x12*\n" +
 	"\x05login\x18\x02 \x01(\v2\x12.vm.v1.LoginResultH\x00R\x05login\x123\n" +
@@ -1986,7 +2739,8 @@ const file_vm_proto_rawDesc = "" +
 	"\x04blob\x18\b \x01(\v2\x11.vm.v1.BlobHeaderH\x00R\x04blob\x12$\n" +
 	"\x05empty\x18\t \x01(\v2\f.vm.v1.EmptyH\x00R\x05empty\x12!\n" +
 	"\x04pong\x18\n" +
-	" \x01(\v2\v.vm.v1.PongH\x00R\x04pongB\x06\n" +
+	" \x01(\v2\v.vm.v1.PongH\x00R\x04pong\x12-\n" +
+	"\x06follow\x18\v \x01(\v2\x13.vm.v1.FollowHeaderH\x00R\x06followB\x06\n" +
 	"\x04body\"G\n" +
 	"\x05Error\x12$\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x10.vm.v1.ErrorCodeR\x04code\x12\x18\n" +
@@ -2030,7 +2784,7 @@ const file_vm_proto_rawDesc = "" +
 	"\x06unread\x18\x03 \x01(\x04R\x06unread\x12\x19\n" +
 	"\blast_seq\x18\x04 \x01(\x04R\alastSeq\"M\n" +
 	"\x10ConversationList\x129\n" +
-	"\rconversations\x18\x01 \x03(\v2\x13.vm.v1.ConversationR\rconversations\"\xe3\x01\n" +
+	"\rconversations\x18\x01 \x03(\v2\x13.vm.v1.ConversationR\rconversations\"\x98\x02\n" +
 	"\x06Upload\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x0e\n" +
@@ -2040,7 +2794,10 @@ const file_vm_proto_rawDesc = "" +
 	"\bchannels\x18\x04 \x01(\rR\bchannels\x12\x19\n" +
 	"\bpre_skip\x18\x05 \x01(\rR\apreSkip\x12*\n" +
 	"\x11input_sample_rate\x18\x06 \x01(\rR\x0finputSampleRate\x12&\n" +
-	"\x0fcreated_unix_ms\x18\a \x01(\x03R\rcreatedUnixMs\"\xb8\x01\n" +
+	"\x0fcreated_unix_ms\x18\a \x01(\x03R\rcreatedUnixMs\x12\x12\n" +
+	"\x04live\x18\b \x01(\bR\x04live\x12\x1f\n" +
+	"\vlive_handle\x18\t \x01(\rR\n" +
+	"liveHandle\"\xb8\x01\n" +
 	"\fUploadResult\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\"\n" +
@@ -2049,7 +2806,7 @@ const file_vm_proto_rawDesc = "" +
 	"\tduplicate\x18\x04 \x01(\bR\tduplicate\x12\x1f\n" +
 	"\vduration_ms\x18\x05 \x01(\x04R\n" +
 	"durationMs\x12\x14\n" +
-	"\x05bytes\x18\x06 \x01(\x04R\x05bytes\"\x8c\x02\n" +
+	"\x05bytes\x18\x06 \x01(\x04R\x05bytes\"\xc9\x02\n" +
 	"\vMessageInfo\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\"\n" +
@@ -2061,7 +2818,11 @@ const file_vm_proto_rawDesc = "" +
 	"\x05bytes\x18\x06 \x01(\x04R\x05bytes\x12\x10\n" +
 	"\x03seq\x18\a \x01(\x04R\x03seq\x12\x19\n" +
 	"\bblob_key\x18\b \x01(\tR\ablobKey\x12\x16\n" +
-	"\x06frames\x18\t \x01(\x04R\x06frames\"~\n" +
+	"\x06frames\x18\t \x01(\x04R\x06frames\x12\x1a\n" +
+	"\blistened\x18\n" +
+	" \x01(\bR\blistened\x12\x1f\n" +
+	"\vlistened_by\x18\v \x03(\tR\n" +
+	"listenedBy\"~\n" +
 	"\fListMessages\x12\"\n" +
 	"\fconversation\x18\x01 \x01(\tR\fconversation\x12\"\n" +
 	"\rsince_unix_ms\x18\x02 \x01(\x03R\vsinceUnixMs\x12\x10\n" +
@@ -2085,7 +2846,54 @@ const file_vm_proto_rawDesc = "" +
 	"\x11client_unix_nanos\x18\x01 \x01(\x03R\x0fclientUnixNanos\"\\\n" +
 	"\x04Pong\x12*\n" +
 	"\x11client_unix_nanos\x18\x01 \x01(\x03R\x0fclientUnixNanos\x12(\n" +
-	"\x10relay_unix_nanos\x18\x02 \x01(\x03R\x0erelayUnixNanos*\xba\x03\n" +
+	"\x10relay_unix_nanos\x18\x02 \x01(\x03R\x0erelayUnixNanos\"\v\n" +
+	"\tSubscribe\"\x8a\x02\n" +
+	"\x05Event\x12-\n" +
+	"\bpresence\x18\x01 \x01(\v2\x0f.vm.v1.PresenceH\x00R\bpresence\x121\n" +
+	"\n" +
+	"talk_start\x18\x02 \x01(\v2\x10.vm.v1.TalkStartH\x00R\ttalkStart\x12+\n" +
+	"\btalk_end\x18\x03 \x01(\v2\x0e.vm.v1.TalkEndH\x00R\atalkEnd\x12;\n" +
+	"\x0emessage_stored\x18\x04 \x01(\v2\x12.vm.v1.MessageInfoH\x00R\rmessageStored\x12-\n" +
+	"\blistened\x18\x05 \x01(\v2\x0f.vm.v1.ListenedH\x00R\blistenedB\x06\n" +
+	"\x04body\":\n" +
+	"\bPresence\x12\x16\n" +
+	"\x06handle\x18\x01 \x01(\tR\x06handle\x12\x16\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\"\xca\x01\n" +
+	"\tTalkStart\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\"\n" +
+	"\fconversation\x18\x02 \x01(\tR\fconversation\x12\x16\n" +
+	"\x06sender\x18\x03 \x01(\tR\x06sender\x12\x16\n" +
+	"\x06handle\x18\x04 \x01(\rR\x06handle\x12&\n" +
+	"\x0fstarted_unix_ms\x18\x05 \x01(\x03R\rstartedUnixMs\x12\"\n" +
+	"\rframes_so_far\x18\x06 \x01(\x04R\vframesSoFar\"\x94\x01\n" +
+	"\aTalkEnd\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\"\n" +
+	"\fconversation\x18\x02 \x01(\tR\fconversation\x12\x16\n" +
+	"\x06handle\x18\x03 \x01(\rR\x06handle\x12\x16\n" +
+	"\x06stored\x18\x04 \x01(\bR\x06stored\x12\x16\n" +
+	"\x06frames\x18\x05 \x01(\x04R\x06frames\"\x83\x01\n" +
+	"\bListened\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\"\n" +
+	"\fconversation\x18\x02 \x01(\tR\fconversation\x12\x16\n" +
+	"\x06handle\x18\x03 \x01(\tR\x06handle\x12\x1c\n" +
+	"\n" +
+	"at_unix_ms\x18\x04 \x01(\x03R\batUnixMs\"m\n" +
+	"\rFollowMessage\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\"\n" +
+	"\fconversation\x18\x02 \x01(\tR\fconversation\x12\x19\n" +
+	"\bfrom_seq\x18\x03 \x01(\rR\afromSeq\"e\n" +
+	"\fFollowHeader\x12&\n" +
+	"\x04info\x18\x01 \x01(\v2\x12.vm.v1.MessageInfoR\x04info\x12\x12\n" +
+	"\x04live\x18\x02 \x01(\bR\x04live\x12\x19\n" +
+	"\bpre_skip\x18\x03 \x01(\rR\apreSkip\"Q\n" +
+	"\fMarkListened\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\"\n" +
+	"\fconversation\x18\x02 \x01(\tR\fconversation*\xba\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_CODE_BAD_REQUEST\x10\x01\x12\x1e\n" +
@@ -2117,7 +2925,7 @@ func file_vm_proto_rawDescGZIP() []byte {
 }
 
 var file_vm_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vm_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_vm_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_vm_proto_goTypes = []any{
 	(ErrorCode)(0),            // 0: vm.v1.ErrorCode
 	(*Request)(nil),           // 1: vm.v1.Request
@@ -2146,6 +2954,15 @@ var file_vm_proto_goTypes = []any{
 	(*AckDelivery)(nil),       // 24: vm.v1.AckDelivery
 	(*Ping)(nil),              // 25: vm.v1.Ping
 	(*Pong)(nil),              // 26: vm.v1.Pong
+	(*Subscribe)(nil),         // 27: vm.v1.Subscribe
+	(*Event)(nil),             // 28: vm.v1.Event
+	(*Presence)(nil),          // 29: vm.v1.Presence
+	(*TalkStart)(nil),         // 30: vm.v1.TalkStart
+	(*TalkEnd)(nil),           // 31: vm.v1.TalkEnd
+	(*Listened)(nil),          // 32: vm.v1.Listened
+	(*FollowMessage)(nil),     // 33: vm.v1.FollowMessage
+	(*FollowHeader)(nil),      // 34: vm.v1.FollowHeader
+	(*MarkListened)(nil),      // 35: vm.v1.MarkListened
 }
 var file_vm_proto_depIdxs = []int32{
 	5,  // 0: vm.v1.Request.login:type_name -> vm.v1.Login
@@ -2160,25 +2977,35 @@ var file_vm_proto_depIdxs = []int32{
 	22, // 9: vm.v1.Request.fetch_message:type_name -> vm.v1.FetchMessage
 	24, // 10: vm.v1.Request.ack_delivery:type_name -> vm.v1.AckDelivery
 	25, // 11: vm.v1.Request.ping:type_name -> vm.v1.Ping
-	3,  // 12: vm.v1.Response.error:type_name -> vm.v1.Error
-	6,  // 13: vm.v1.Response.login:type_name -> vm.v1.LoginResult
-	8,  // 14: vm.v1.Response.register:type_name -> vm.v1.RegisterResult
-	13, // 15: vm.v1.Response.channel:type_name -> vm.v1.ChannelInfo
-	16, // 16: vm.v1.Response.conversations:type_name -> vm.v1.ConversationList
-	18, // 17: vm.v1.Response.upload:type_name -> vm.v1.UploadResult
-	21, // 18: vm.v1.Response.messages:type_name -> vm.v1.MessageList
-	23, // 19: vm.v1.Response.blob:type_name -> vm.v1.BlobHeader
-	4,  // 20: vm.v1.Response.empty:type_name -> vm.v1.Empty
-	26, // 21: vm.v1.Response.pong:type_name -> vm.v1.Pong
-	0,  // 22: vm.v1.Error.code:type_name -> vm.v1.ErrorCode
-	15, // 23: vm.v1.ConversationList.conversations:type_name -> vm.v1.Conversation
-	19, // 24: vm.v1.MessageList.messages:type_name -> vm.v1.MessageInfo
-	19, // 25: vm.v1.BlobHeader.info:type_name -> vm.v1.MessageInfo
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	27, // 12: vm.v1.Request.subscribe:type_name -> vm.v1.Subscribe
+	33, // 13: vm.v1.Request.follow_message:type_name -> vm.v1.FollowMessage
+	35, // 14: vm.v1.Request.mark_listened:type_name -> vm.v1.MarkListened
+	3,  // 15: vm.v1.Response.error:type_name -> vm.v1.Error
+	6,  // 16: vm.v1.Response.login:type_name -> vm.v1.LoginResult
+	8,  // 17: vm.v1.Response.register:type_name -> vm.v1.RegisterResult
+	13, // 18: vm.v1.Response.channel:type_name -> vm.v1.ChannelInfo
+	16, // 19: vm.v1.Response.conversations:type_name -> vm.v1.ConversationList
+	18, // 20: vm.v1.Response.upload:type_name -> vm.v1.UploadResult
+	21, // 21: vm.v1.Response.messages:type_name -> vm.v1.MessageList
+	23, // 22: vm.v1.Response.blob:type_name -> vm.v1.BlobHeader
+	4,  // 23: vm.v1.Response.empty:type_name -> vm.v1.Empty
+	26, // 24: vm.v1.Response.pong:type_name -> vm.v1.Pong
+	34, // 25: vm.v1.Response.follow:type_name -> vm.v1.FollowHeader
+	0,  // 26: vm.v1.Error.code:type_name -> vm.v1.ErrorCode
+	15, // 27: vm.v1.ConversationList.conversations:type_name -> vm.v1.Conversation
+	19, // 28: vm.v1.MessageList.messages:type_name -> vm.v1.MessageInfo
+	19, // 29: vm.v1.BlobHeader.info:type_name -> vm.v1.MessageInfo
+	29, // 30: vm.v1.Event.presence:type_name -> vm.v1.Presence
+	30, // 31: vm.v1.Event.talk_start:type_name -> vm.v1.TalkStart
+	31, // 32: vm.v1.Event.talk_end:type_name -> vm.v1.TalkEnd
+	19, // 33: vm.v1.Event.message_stored:type_name -> vm.v1.MessageInfo
+	32, // 34: vm.v1.Event.listened:type_name -> vm.v1.Listened
+	19, // 35: vm.v1.FollowHeader.info:type_name -> vm.v1.MessageInfo
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_vm_proto_init() }
@@ -2199,6 +3026,9 @@ func file_vm_proto_init() {
 		(*Request_FetchMessage)(nil),
 		(*Request_AckDelivery)(nil),
 		(*Request_Ping)(nil),
+		(*Request_Subscribe)(nil),
+		(*Request_FollowMessage)(nil),
+		(*Request_MarkListened)(nil),
 	}
 	file_vm_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Login)(nil),
@@ -2210,6 +3040,14 @@ func file_vm_proto_init() {
 		(*Response_Blob)(nil),
 		(*Response_Empty)(nil),
 		(*Response_Pong)(nil),
+		(*Response_Follow)(nil),
+	}
+	file_vm_proto_msgTypes[27].OneofWrappers = []any{
+		(*Event_Presence)(nil),
+		(*Event_TalkStart)(nil),
+		(*Event_TalkEnd)(nil),
+		(*Event_MessageStored)(nil),
+		(*Event_Listened)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2217,7 +3055,7 @@ func file_vm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vm_proto_rawDesc), len(file_vm_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,75 @@
+package client
+
+import "time"
+
+// ConversationState is one conversation as the terminal UI lists it.
+type ConversationState struct {
+	ID      string   // conversation id: "d.alice.bob" or "c.ops"
+	Display string   // as the user sees it: "@bob" or "#ops"
+	Unread  int      // received messages the user has not played
+	Online  []string // other members with a live connection now
+	Talking []string // members transmitting now
+}
+
+// MessageState is one message of a conversation, stored or in progress.
+type MessageState struct {
+	ID           string
+	Conversation string
+	Sender       string
+	Time         time.Time
+	Duration     time.Duration
+	Listened     bool     // the user played it (received messages)
+	ListenedBy   []string // recipients who played it (sent messages)
+	Live         bool     // still being recorded
+}
+
+// EventKind names what an EngineEvent reports.
+type EventKind int
+
+// Event kinds an Engine reports.
+const (
+	EventConnected       EventKind = iota + 1 // session to the relay is up
+	EventDisconnected                         // session lost; Err says why, the engine reconnects
+	EventPresence                             // Handle went online or offline (Online)
+	EventTalkStarted                          // Handle started talking in Conversation (MessageID)
+	EventTalkEnded                            // a transmission ended (MessageID)
+	EventMessageStored                        // a new message is stored (Message)
+	EventListened                             // Handle played MessageID
+	EventPlaybackStarted                      // playback of MessageID began (Duration)
+	EventPlaybackProgress                     // playback position (Position, Duration)
+	EventPlaybackEnded                        // playback of MessageID ended
+	EventTalkFailed                           // the user's own transmission failed (Err)
+)
+
+// EngineEvent is one change the Engine reports to its user interface.
+type EngineEvent struct {
+	Kind         EventKind
+	Conversation string
+	Handle       string
+	MessageID    string
+	Online       bool
+	Message      *MessageState
+	Position     time.Duration
+	Duration     time.Duration
+	Err          error
+}
+
+// PlayOptions selects how a stored message is played.
+type PlayOptions struct {
+	Speed       float64 // 1, 1.5 or 2; pitch is kept
+	SkipSilence bool    // shorten pauses longer than about half a second
+}
+
+// EngineStatus is a snapshot of the engine for the status bar.
+type EngineStatus struct {
+	Connected    bool
+	Relay        string
+	Handle       string
+	RTT          time.Duration
+	InputLevel   float64 // dBFS of the last captured frame, -100 when silent or not capturing
+	Talking      bool
+	TalkStarted  time.Time
+	TalkTo       string // conversation id of the current transmission
+	MicError     string // why capture is unavailable, with the fix; "" when it works
+	SpeakerError string // why playback is unavailable, with the fix; "" when it works
+}

@@ -20,7 +20,8 @@ func BenchmarkEncodePCM(b *testing.B) {
 	for _, in := range inputs {
 		for _, complexity := range []int{5, 10} {
 			b.Run(in.name+"/complexity"+strconv.Itoa(complexity), func(b *testing.B) {
-				opt := EncoderOptions{Complexity: complexity}
+				// vm send encodes files without FEC; see EncoderOptions.NoFEC.
+				opt := EncoderOptions{Complexity: complexity, NoFEC: true}
 				for b.Loop() {
 					if _, err := EncodePCM(in.pcm, opt); err != nil {
 						b.Fatal(err)

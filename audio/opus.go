@@ -45,19 +45,17 @@ type EncoderOptions struct {
 	Bitrate    int // Bitrate is the VBR target in bit/s.
 	Complexity int // Complexity is the libopus complexity, 1 to 10.
 
-	// FEC requests in-band forward error correction. FEC is on by default,
-	// so FEC: true changes nothing. Set NoFEC to turn it off.
-	FEC bool
-
 	// PacketLossPercent is the expected packet loss, which sets how much
 	// FEC data libopus adds.
 	PacketLossPercent int
 
-	// NoFEC turns in-band FEC off.
+	// NoFEC turns in-band FEC off. FEC helps only where packets can be
+	// lost, on the live path; a file upload is reliable, so vm send turns
+	// it off and spends those bits on the audio.
 	NoFEC bool
 }
 
-// withDefaults fills zero fields. FEC is on unless NoFEC is set.
+// withDefaults fills zero fields.
 func (o EncoderOptions) withDefaults() EncoderOptions {
 	if o.Bitrate == 0 {
 		o.Bitrate = DefaultBitrate
@@ -68,7 +66,6 @@ func (o EncoderOptions) withDefaults() EncoderOptions {
 	if o.PacketLossPercent == 0 {
 		o.PacketLossPercent = DefaultPacketLossPercent
 	}
-	o.FEC = !o.NoFEC
 	return o
 }
 
@@ -111,7 +108,7 @@ func configure(enc *opus.Encoder, opt EncoderOptions) error {
 	if err := enc.SetComplexity(opt.Complexity); err != nil {
 		return fmt.Errorf("set Opus complexity %d: %w", opt.Complexity, err)
 	}
-	if err := enc.SetInBandFEC(opt.FEC); err != nil {
+	if err := enc.SetInBandFEC(!opt.NoFEC); err != nil {
 		return fmt.Errorf("set Opus in-band FEC: %w", err)
 	}
 	if err := enc.SetPacketLossPerc(opt.PacketLossPercent); err != nil {

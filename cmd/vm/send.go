@@ -72,7 +72,7 @@ func (a *app) runSend(ctx context.Context, file string, f sendFlags) error {
 		return err
 	}
 
-	enc, err := audio.EncodePCM(pcm, audio.EncoderOptions{Bitrate: f.bitrate, Complexity: f.complexity})
+	enc, err := audio.EncodePCM(pcm, audio.EncoderOptions{Bitrate: f.bitrate, Complexity: f.complexity, NoFEC: true})
 	if err != nil {
 		return fmt.Errorf("send %s: %w", file, err)
 	}

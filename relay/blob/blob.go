@@ -4,7 +4,7 @@
 //
 // Keys are slash-separated relative paths whose parts are made of ASCII
 // letters, digits, '.', '-' and '_' and do not start with '.'. Disk keeps each object as a file under its
-// root directory; a later store may keep them in an S3 bucket.
+// root directory; S3 keeps them in a bucket of any S3-compatible service.
 package blob
 
 import (

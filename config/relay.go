@@ -2,9 +2,13 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/BurntSushi/toml"
 	"github.com/spf13/pflag"
 )
 
@@ -51,4 +55,36 @@ func DefaultRelayDataDir(env Getenv) (string, error) {
 		return "", fmt.Errorf("default relay data directory: %w; set --data", err)
 	}
 	return filepath.Join(base, "vm-relay"), nil
+}
+
+// ApplyRelayFile sets every flag in fs that neither the command line nor
+// the environment set from the TOML file at path. Keys are flag names
+// ("max-message-duration = \"2m\"", "s3-path-style = true"); an unknown
+// key is an error, so a misspelt setting is never silently ignored. Call
+// it after ApplyRelayEnv, which marks the flags it sets as changed.
+func ApplyRelayFile(fs *pflag.FlagSet, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read relay config: %w", err)
+	}
+	if len(data) > maxFileSize {
+		return fmt.Errorf("relay config %s is %d bytes, above the limit of %d", path, len(data), maxFileSize)
+	}
+	var values map[string]any
+	if _, err := toml.Decode(string(data), &values); err != nil {
+		return fmt.Errorf("parse relay config %s: %w", path, err)
+	}
+	for _, key := range slices.Sorted(maps.Keys(values)) {
+		f := fs.Lookup(key)
+		if f == nil || key == "config" {
+			return fmt.Errorf("relay config %s: unknown setting %q (settings are the flag names of relay serve)", path, key)
+		}
+		if f.Changed {
+			continue
+		}
+		if err := fs.Set(key, fmt.Sprint(values[key])); err != nil {
+			return fmt.Errorf("relay config %s: invalid %s: %w", path, key, err)
+		}
+	}
+	return nil
 }

@@ -190,3 +190,12 @@ func fetchFiles(t *testing.T, home, out string, args ...string) []string {
 	stdout := mustVM(t, home, append([]string{"fetch", "--out", out}, args...)...)
 	return strings.Fields(stdout)
 }
+
+// execRelay runs the relay binary to completion and returns its output.
+func execRelay(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "relay"), args...).CombinedOutput()
+	return string(out), err
+}

@@ -98,7 +98,18 @@ type Config struct {
 	// MaxMessageBytes is the largest message accepted, counting the Opus
 	// packets of its frames.
 	MaxMessageBytes int64
+	// Store selects where message audio lives: StoreDisk (the default,
+	// under DataDir/blobs) or StoreS3 (the bucket S3 describes).
+	Store string
+	// S3 configures the S3 store; it is used only when Store is StoreS3.
+	S3 blob.S3Config
 }
+
+// Blob stores a relay can keep message audio in.
+const (
+	StoreDisk = "disk"
+	StoreS3   = "s3"
+)
 
 func (c *Config) setDefaults() {
 	if c.Registration == "" {
@@ -185,7 +196,7 @@ func (s *Server) open() error {
 	if s.meta, err = meta.OpenJetStream(ctx, s.nats.Conn()); err != nil {
 		return err
 	}
-	if s.blobs, err = blob.NewDisk(filepath.Join(s.cfg.DataDir, "blobs")); err != nil {
+	if s.blobs, err = s.openBlobs(ctx); err != nil {
 		return err
 	}
 	if s.invites, err = openInvites(s.cfg.DataDir); err != nil {
@@ -195,6 +206,17 @@ func (s *Server) open() error {
 		return err
 	}
 	return s.listenHTTP()
+}
+
+// openBlobs opens the blob store the configuration selects.
+func (s *Server) openBlobs(ctx context.Context) (blob.Store, error) {
+	switch s.cfg.Store {
+	case "", StoreDisk:
+		return blob.NewDisk(filepath.Join(s.cfg.DataDir, "blobs"))
+	case StoreS3:
+		return blob.NewS3(ctx, s.cfg.S3, s.log.With("store", "s3"))
+	}
+	return nil, fmt.Errorf("invalid store %q: use %s or %s", s.cfg.Store, StoreDisk, StoreS3)
 }
 
 func (s *Server) listen() error {

@@ -33,7 +33,15 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return config.ApplyRelayEnv(cmd.Flags(), os.Getenv)
+			if err := config.ApplyRelayEnv(cmd.Flags(), os.Getenv); err != nil {
+				return err
+			}
+			// Settings from the file fill only what flags and the
+			// environment left unset.
+			if f := cmd.Flags().Lookup("config"); f != nil && f.Value.String() != "" {
+				return config.ApplyRelayFile(cmd.Flags(), f.Value.String())
+			}
+			return nil
 		},
 	}
 	root.AddCommand(newServeCmd(), newInviteCmd(), newVersionCmd())

@@ -39,9 +39,25 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.HTTPListen, "http-listen", "", "TCP address for /metrics and /healthz; empty: none")
 	f.DurationVar(&cfg.MaxMessageDuration, "max-message-duration", relay.DefaultMaxMessageDuration, "longest message accepted")
 	f.Int64Var(&cfg.MaxMessageBytes, "max-message-bytes", relay.DefaultMaxMessageBytes, "largest message accepted, in bytes of Opus packets")
+	addStoreFlags(cmd, &cfg)
+	f.String("config", "", "TOML file of settings named like these flags; flags and RELAY_* variables win over it")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
 	return cmd
+}
+
+// addStoreFlags adds the blob store settings. S3 credentials come from
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or
+// from the AWS shared credentials file, never from a flag, so they do not
+// show in the process list.
+func addStoreFlags(cmd *cobra.Command, cfg *relay.Config) {
+	f := cmd.Flags()
+	f.StringVar(&cfg.Store, "store", relay.StoreDisk, "where message audio is kept: disk (under --data) or s3")
+	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 endpoint URL, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:7070")
+	f.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket name")
+	f.StringVar(&cfg.S3.Region, "s3-region", "", "S3 region; empty: ask the service for the bucket's region")
+	f.StringVar(&cfg.S3.Prefix, "s3-prefix", "", "key prefix for every object, e.g. vm/")
+	f.BoolVar(&cfg.S3.PathStyle, "s3-path-style", false, "use path-style addressing (endpoint/bucket/key), as MinIO, Ceph and versitygw need")
 }
 
 // newLogger returns a logger that writes to stderr.

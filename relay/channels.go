@@ -61,6 +61,7 @@ func (ss *session) handleJoinChannel(ctx context.Context, me string, r *pb.JoinC
 	if err != nil {
 		return nil, channelError(r.Name, err)
 	}
+	ss.s.hub.joined(proto.ChannelConversation(r.Name), me, c.Members)
 	return channelResponse(c), nil
 }
 
@@ -72,6 +73,7 @@ func (ss *session) handleLeaveChannel(ctx context.Context, me string, r *pb.Leav
 	if err != nil {
 		return nil, channelError(r.Name, err)
 	}
+	ss.s.hub.left(proto.ChannelConversation(r.Name), me)
 	return channelResponse(c), nil
 }
 

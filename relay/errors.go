@@ -13,6 +13,9 @@ type Error struct {
 	Code  pb.ErrorCode
 	Msg   string
 	cause error
+	// attrs are key-value pairs, such as msg_id and conv, that the log
+	// line of the failed request carries.
+	attrs []any
 }
 
 func (e *Error) Error() string {

@@ -27,7 +27,8 @@ type testServer struct {
 
 // startServer starts a relay on 127.0.0.1 with its data in cfg.DataDir,
 // or in a fresh temporary directory, and stops it when the test ends.
-func startServer(t testing.TB, cfg Config) *testServer {
+// Each setup function runs on the server before it starts serving.
+func startServer(t testing.TB, cfg Config, setup ...func(*Server)) *testServer {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	if cfg.DataDir == "" {
@@ -40,6 +41,9 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	srv, err := New(cfg, log)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	for _, f := range setup {
+		f(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -138,7 +138,7 @@ func FuzzUploadRecords(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = readRecords(bufio.NewReader(bytes.NewReader(data)), chk, ow)
+		err = readRecords(bufio.NewReader(bytes.NewReader(data)), chk, ow, nil)
 		if err != nil {
 			return
 		}

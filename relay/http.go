@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -41,20 +40,6 @@ func (s *Server) httpHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	return mux
-}
-
-// serveHealth replies 200 when the metadata and blob stores work, 503
-// otherwise.
-func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
-	defer cancel()
-	err := errors.Join(s.meta.Check(ctx), s.blobs.Check(ctx))
-	if err != nil {
-		s.log.Warn("health check failed", "err", err)
-		http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	fmt.Fprintln(w, "ok")
 }
 
 // serveHTTP serves srv on ln until ctx is done, then shuts it down.

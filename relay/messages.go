@@ -89,6 +89,9 @@ func (ss *session) handleListMessages(ctx context.Context, me string, r *pb.List
 			break
 		}
 	}
+	if err := ss.addReceipts(ctx, me, list.Messages); err != nil {
+		return nil, err
+	}
 	return &pb.Response{Body: &pb.Response_Messages{Messages: list}}, nil
 }
 

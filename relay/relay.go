@@ -2,7 +2,9 @@
 // vm clients and authenticates each with an identity-key login bound to
 // the TLS session. It then serves one request per bidirectional stream, as
 // package proto describes: handle registration, channels, message
-// uploads, listings, blob fetches and delivery acknowledgements.
+// uploads, listings, blob fetches and delivery acknowledgements, and the
+// live path: event feeds, presence, live uploads forwarded as datagrams,
+// following a message frame by frame, and listen receipts.
 //
 // The server follows the shape of a DERP-style relay: an accept loop, a
 // login under a deadline, a per-connection session with one handler
@@ -19,6 +21,20 @@
 //
 // An upload is acknowledged only after its blob is fsynced and renamed and
 // its metadata is fsynced by JetStream.
+//
+// # Live path
+//
+// The hub keeps the subscribed connections of online users and the live
+// uploads in progress in memory. A live upload resolves its listeners,
+// the subscribed connections of the conversation's members except the
+// sender's own, when it starts, and the hub updates that list as members
+// subscribe, leave or join. The first copy of each frame, from a datagram
+// or from an upload record, goes into a pooled buffer that every listener
+// shares. The forwarding path only enqueues it without blocking on each
+// listener's bounded queue and drops the frame for that listener when the
+// queue is full. One writer goroutine per subscribed connection copies
+// the frame, writes its own stream handle and calls SendDatagram, which
+// blocks only that writer while the connection's datagram queue is full.
 package relay
 
 import (
@@ -103,6 +119,16 @@ type Config struct {
 	Store string
 	// S3 configures the S3 store; it is used only when Store is StoreS3.
 	S3 blob.S3Config
+	// OrphanGrace is how old a blob without metadata must be before the
+	// recovery sweep deletes it; zero means DefaultOrphanGrace.
+	OrphanGrace time.Duration
+	// RetentionMaxAge is the age at which a message is deleted; zero
+	// keeps messages forever.
+	RetentionMaxAge time.Duration
+	// RetentionUserQuota is the most bytes of message audio kept per
+	// sender; over it, the sender's oldest messages are deleted. Zero
+	// means no limit.
+	RetentionUserQuota int64
 }
 
 // Blob stores a relay can keep message audio in.
@@ -121,6 +147,9 @@ func (c *Config) setDefaults() {
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if c.OrphanGrace == 0 {
+		c.OrphanGrace = DefaultOrphanGrace
+	}
 }
 
 func (c *Config) validate() error {
@@ -137,6 +166,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("invalid max message duration %s: use 20ms to 1h", c.MaxMessageDuration)
 	case c.MaxMessageBytes < 1024 || c.MaxMessageBytes > 1<<30:
 		return fmt.Errorf("invalid max message bytes %d: use 1024 to %d", c.MaxMessageBytes, 1<<30)
+	case c.OrphanGrace < 0:
+		return fmt.Errorf("invalid orphan grace %s: use a positive duration", c.OrphanGrace)
+	case c.RetentionMaxAge < 0:
+		return fmt.Errorf("invalid retention max age %s: use 0 (keep forever) or a positive duration", c.RetentionMaxAge)
+	case c.RetentionUserQuota < 0:
+		return fmt.Errorf("invalid retention user quota %d: use 0 (no limit) or a number of bytes", c.RetentionUserQuota)
 	}
 	return nil
 }
@@ -155,11 +190,21 @@ type Server struct {
 	blobs       blob.Store
 	invites     *inviteStore
 	metrics     *metrics
+	hub         *hub
 
 	// now returns the current time; tests replace it.
 	now func() time.Time
 	// sessions counts running sessions, so Run can wait for them.
 	sessions sync.WaitGroup
+	// health remembers the last health check's outcome, so a fault is
+	// logged when it starts and when it clears, not on every check.
+	health healthState
+	// subscribeHookForTest, when set, sees each subscriber before it is
+	// registered, so a test can replace its datagram sender.
+	subscribeHookForTest func(*subscriber)
+	// sentHookForTest, when set, gets the time from a frame's intake to
+	// the return of each SendDatagram that forwards it.
+	sentHookForTest func(time.Duration)
 }
 
 // New validates cfg, creates the data directory, loads or creates the TLS
@@ -175,6 +220,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	s := &Server{cfg: cfg, log: log, now: time.Now, metrics: newMetrics()}
+	s.hub = newHub(log, s.metrics)
 	if err := s.open(); err != nil {
 		s.close()
 		return nil, err
@@ -279,6 +325,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.acceptLoop(gctx, hard) })
+	g.Go(func() error { return s.maintain(gctx) })
 	if s.httpLn != nil {
 		srv := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		g.Go(func() error { return serveHTTP(gctx, srv, s.httpLn) })

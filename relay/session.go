@@ -32,6 +32,18 @@ type session struct {
 	handle string
 	// log carries the peer's address, and its handle once known.
 	log *slog.Logger
+	// sub is the connection's event feed, nil until Subscribe.
+	sub *subscriber
+
+	// soft is done when the relay stops taking requests; event feeds
+	// end then, as they never finish on their own.
+	soft context.Context
+
+	// liveMu guards live.
+	liveMu sync.Mutex
+	// live maps the live handles of the connection's live uploads to
+	// their transmissions.
+	live map[uint16]*transmission
 }
 
 func (ss *session) logger() *slog.Logger {
@@ -46,13 +58,17 @@ func newSession(s *Server, conn *quic.Conn) *session {
 		conn:    conn,
 		log:     s.log.With("remote_addr", conn.RemoteAddr().String()),
 		limiter: rate.NewLimiter(requestRate, requestBurst),
+		soft:    context.Background(),
+		live:    map[uint16]*transmission{},
 	}
 }
 
-// run logs the client in, then serves its request streams until ctx is
-// done or the connection ends. Requests in progress run until they finish
-// or hard is done.
+// run logs the client in, then serves its request streams and takes its
+// datagrams until ctx is done or the connection ends. Requests in
+// progress run until they finish or hard is done; event feeds end with
+// ctx.
 func (ss *session) run(ctx, hard context.Context) {
+	ss.soft = ctx
 	ss.s.metrics.connections.Inc()
 	defer ss.s.metrics.connections.Dec()
 	if err := ss.login(hard); err != nil {
@@ -62,6 +78,12 @@ func (ss *session) run(ctx, hard context.Context) {
 	}
 	ss.logger().Debug("session started")
 
+	dctx, stopDatagrams := context.WithCancel(hard)
+	datagramsDone := make(chan struct{})
+	go func() {
+		defer close(datagramsDone)
+		ss.readDatagrams(dctx)
+	}()
 	g, gctx := errgroup.WithContext(hard)
 	for {
 		str, err := ss.conn.AcceptStream(ctx)
@@ -74,6 +96,8 @@ func (ss *session) run(ctx, hard context.Context) {
 		})
 	}
 	g.Wait()
+	stopDatagrams()
+	<-datagramsDone
 	if ctx.Err() != nil {
 		ss.conn.CloseWithError(codeShutdown, "relay shutting down")
 	} else {
@@ -146,6 +170,14 @@ func (ss *session) serveStream(ctx context.Context, str *quic.Stream) {
 		ss.handleFetch(ctx, str, f)
 		return
 	}
+	if req.GetSubscribe() != nil {
+		ss.handleSubscribe(ctx, str)
+		return
+	}
+	if f := req.GetFollowMessage(); f != nil {
+		ss.handleFollow(ctx, str, f)
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	res, err := ss.dispatch(ctx, &req)
@@ -182,6 +214,8 @@ func (ss *session) dispatch(ctx context.Context, req *pb.Request) (*pb.Response,
 		return ss.handleListMessages(ctx, me, b.ListMessages)
 	case *pb.Request_AckDelivery:
 		return ss.handleAck(ctx, me, b.AckDelivery)
+	case *pb.Request_MarkListened:
+		return ss.handleMarkListened(ctx, me, b.MarkListened)
 	}
 	return nil, errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "unknown request type: update the relay or use an older client")
 }
@@ -219,10 +253,10 @@ func (ss *session) reply(str *quic.Stream, res *pb.Response, err error) {
 func (ss *session) logError(err error) {
 	var e *Error
 	if errors.As(err, &e) && e.Code != pb.ErrorCode_ERROR_CODE_INTERNAL && e.Code != pb.ErrorCode_ERROR_CODE_UNAVAILABLE {
-		ss.logger().Info("request rejected", "code", e.Code.String(), "err", err)
+		ss.logger().Info("request rejected", append(logAttrs(err), "code", e.Code.String(), "err", err)...)
 		return
 	}
-	ss.logger().Error("request failed", "err", err)
+	ss.logger().Error("request failed", append(logAttrs(err), "err", err)...)
 }
 
 func (ss *session) handlePing(p *pb.Ping) (*pb.Response, error) {

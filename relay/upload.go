@@ -38,8 +38,34 @@ func (ss *session) handleUpload(ctx context.Context, str *quic.Stream, r *bufio.
 		ss.drainUpload(str, r)
 		return
 	}
-	res, err = ss.receive(ctx, r, me, conv, h)
-	ss.reply(str, res, err)
+	t, err := ss.startLive(ctx, me, conv, h)
+	if err != nil {
+		ss.reply(str, nil, err)
+		ss.drainUpload(str, r)
+		return
+	}
+	res, stored, err := ss.receive(ctx, r, me, conv, h, t)
+	ss.announce(ctx, t, stored, res.GetUpload().GetDuplicate())
+	ss.reply(str, res, withIDs(err, h.id, conv))
+}
+
+// announce sends the events of an upload that ended to the subscribed
+// members: TalkEnd and MessageStored for a live upload t, MessageStored
+// for a new message from a file. stored is nil when the upload failed.
+func (ss *session) announce(ctx context.Context, t *transmission, stored *pb.MessageInfo, duplicate bool) {
+	if t != nil {
+		ss.finishLive(t, stored)
+		return
+	}
+	if stored == nil || duplicate {
+		return
+	}
+	members, err := ss.s.members(ctx, stored.Conversation)
+	if err != nil {
+		ss.logger().Warn("announce stored message", "conv", stored.Conversation, "msg_id", stored.MessageId, "err", err)
+		return
+	}
+	ss.s.hub.messageStored(stored, members)
 }
 
 // prepareUpload checks the request and its recipient. It returns a
@@ -138,21 +164,22 @@ func blobKey(id, sender, conv string) string {
 }
 
 // receive reads, checks and stores the records of an upload, then
-// publishes its metadata.
-func (ss *session) receive(ctx context.Context, r *bufio.Reader, me, conv string, h uploadHeader) (*pb.Response, error) {
+// publishes its metadata. It passes each frame of a live upload to t.
+// It returns the stored message's metadata, or nil when it stored none.
+func (ss *session) receive(ctx context.Context, r *bufio.Reader, me, conv string, h uploadHeader, t *transmission) (*pb.Response, *pb.MessageInfo, error) {
 	start := time.Now()
 	key := blobKey(h.id, me, conv)
 	w, err := ss.s.blobs.Create(ctx, key)
 	if err != nil {
-		return nil, unavailable("store message audio", err)
+		return nil, nil, unavailable("store message audio", err)
 	}
 	defer w.Abort()
-	chk, size, err := ss.writeBlob(r, w, me, conv, h)
+	chk, size, err := ss.writeBlob(r, w, me, conv, h, t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := w.Commit(ctx); err != nil {
-		return nil, unavailable("store message audio", err)
+		return nil, nil, unavailable("store message audio", err)
 	}
 	info := &pb.MessageInfo{
 		MessageId:     h.id,
@@ -164,17 +191,17 @@ func (ss *session) receive(ctx context.Context, r *bufio.Reader, me, conv string
 		BlobKey:       key,
 		Frames:        uint64(chk.frames),
 	}
-	res, err := ss.publish(ctx, info)
+	res, stored, err := ss.publish(ctx, info)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ss.logger().Info("upload stored", "conv", conv, "msg_id", h.id, "bytes", size, "dur", time.Since(start))
-	return res, nil
+	return res, stored, nil
 }
 
 // writeBlob streams the upload's frames into an Ogg Opus file on w and
 // returns the checker's final state and the file's size.
-func (ss *session) writeBlob(r *bufio.Reader, w io.Writer, me, conv string, h uploadHeader) (*frameChecker, int64, error) {
+func (ss *session) writeBlob(r *bufio.Reader, w io.Writer, me, conv string, h uploadHeader, t *transmission) (*frameChecker, int64, error) {
 	cw := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 32<<10)
 	ow, err := oggopus.NewWriter(bw, h.serial, oggopus.Head{Channels: 1, PreSkip: h.preSkip, InputRate: h.inputRate}, oggopus.Tags{
@@ -190,11 +217,18 @@ func (ss *session) writeBlob(r *bufio.Reader, w io.Writer, me, conv string, h up
 		return nil, 0, fmt.Errorf("write Ogg Opus headers: %w", err)
 	}
 	chk := newFrameChecker(ss.s.cfg.MaxMessageDuration, ss.s.cfg.MaxMessageBytes, h.preSkip)
-	if err := readRecords(r, chk, ow); err != nil {
-		return nil, 0, err
+	var sink func(*proto.Frame)
+	if t != nil {
+		sink = func(f *proto.Frame) { t.addRecord(ss.s, f) }
+	}
+	if err := readRecords(r, chk, ow, sink); err != nil {
+		return nil, 0, blobError(cw, err)
+	}
+	if t != nil {
+		t.setSamples(uint64(chk.samples))
 	}
 	if err := ow.Close(chk.samples); err != nil {
-		return nil, 0, badRequest("invalid message length: %v", err)
+		return nil, 0, blobError(cw, badRequest("invalid message length: %v", err))
 	}
 	if err := bw.Flush(); err != nil {
 		return nil, 0, unavailable("store message audio", err)
@@ -203,9 +237,10 @@ func (ss *session) writeBlob(r *bufio.Reader, w io.Writer, me, conv string, h up
 }
 
 // readRecords reads upload records up to and including the end record,
-// checks each and writes each frame's packet to ow, then checks that the
-// client closed the stream.
-func readRecords(r *bufio.Reader, chk *frameChecker, ow *oggopus.Writer) error {
+// checks each and writes each frame's packet to ow and, unless sink is
+// nil, passes the frame to sink. It then checks that the client closed
+// the stream.
+func readRecords(r *bufio.Reader, chk *frameChecker, ow *oggopus.Writer, sink func(*proto.Frame)) error {
 	for !chk.ended {
 		rec, err := proto.ReadRecord(r)
 		if err != nil {
@@ -217,6 +252,9 @@ func readRecords(r *bufio.Reader, chk *frameChecker, ow *oggopus.Writer) error {
 		if rec.Kind == proto.RecordFrame {
 			if err := ow.WritePacket(rec.Frame.Payload); err != nil {
 				return badRequest("frame %d: %v", rec.Frame.Seq, err)
+			}
+			if sink != nil {
+				sink(&rec.Frame)
 			}
 		}
 	}
@@ -248,25 +286,30 @@ func recordError(err error) error {
 }
 
 // publish stores a message's metadata, whose blob is committed, and
-// removes the blob again when the metadata cannot be stored.
-func (ss *session) publish(ctx context.Context, info *pb.MessageInfo) (*pb.Response, error) {
+// removes the blob again when the metadata cannot be stored. It returns
+// the stored metadata, which is another upload's for a duplicate.
+func (ss *session) publish(ctx context.Context, info *pb.MessageInfo) (*pb.Response, *pb.MessageInfo, error) {
 	stored, dup, err := ss.s.meta.PutMessage(ctx, info)
 	if err != nil {
 		ss.removeOrphan(info)
-		return nil, unavailable("store message metadata", err)
+		return nil, nil, unavailable("store message metadata", err)
 	}
 	if dup {
 		if stored.BlobKey != info.BlobKey {
 			ss.removeOrphan(info)
 		}
-		return ss.duplicate(info.Sender, info.Conversation, stored)
+		res, err := ss.duplicate(info.Sender, info.Conversation, stored)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res, stored, nil
 	}
 	if err := ss.addDirectMemberships(ctx, info.Conversation); err != nil {
-		return nil, unavailable("record conversation", err)
+		return nil, nil, unavailable("record conversation", err)
 	}
 	ss.s.metrics.uploads.Inc()
 	ss.s.metrics.uploadBytes.Add(float64(info.Bytes))
-	return uploadResponse(stored, false), nil
+	return uploadResponse(stored, false), stored, nil
 }
 
 // removeOrphan deletes the blob of a message whose metadata was not
@@ -275,7 +318,14 @@ func (ss *session) publish(ctx context.Context, info *pb.MessageInfo) (*pb.Respo
 func (ss *session) removeOrphan(info *pb.MessageInfo) {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	if m, err := ss.s.meta.FindMessage(ctx, info.Conversation, info.MessageId); err == nil && m.BlobKey == info.BlobKey {
+	m, err := ss.s.meta.FindMessage(ctx, info.Conversation, info.MessageId)
+	if err == nil && m.BlobKey == info.BlobKey {
+		return
+	}
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		// The publish may have stored the message although it failed, so
+		// the blob stays until the recovery sweep can look again.
+		ss.logger().Warn("keep blob of unconfirmed message for the recovery sweep", "msg_id", info.MessageId, "conv", info.Conversation, "err", err)
 		return
 	}
 	if err := ss.s.blobs.Delete(ctx, info.BlobKey); err != nil && !errors.Is(err, blob.ErrNotFound) {
@@ -299,12 +349,16 @@ func (ss *session) addDirectMemberships(ctx context.Context, conv string) error 
 
 // countingWriter counts the bytes written through it.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	err error // first write error
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }

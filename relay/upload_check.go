@@ -28,6 +28,10 @@ type uploadHeader struct {
 	preSkip   uint16
 	inputRate uint32
 	created   time.Time
+	// live is set for a message recorded while its sender talks, whose
+	// datagrams carry stream handle liveHandle.
+	live       bool
+	liveHandle uint16
 }
 
 // checkUpload checks an Upload request's fields against the relay's rules.
@@ -49,6 +53,10 @@ func checkUpload(up *pb.Upload, now time.Time) (uploadHeader, error) {
 		return uploadHeader{}, badRequest("pre-skip of %d samples above limit %d", up.PreSkip, maxPreSkip)
 	case up.InputSampleRate > maxInputRate:
 		return uploadHeader{}, badRequest("input sample rate %d Hz above limit %d", up.InputSampleRate, maxInputRate)
+	case up.Live && (up.LiveHandle == 0 || up.LiveHandle > 0xffff):
+		return uploadHeader{}, badRequest("live handle %d out of range: use 1 to 65535", up.LiveHandle)
+	case !up.Live && up.LiveHandle != 0:
+		return uploadHeader{}, badRequest("live handle %d on an upload that is not live: set live or leave the handle 0", up.LiveHandle)
 	}
 	created := ulid.Time(id.Time())
 	if up.CreatedUnixMs > 0 {
@@ -58,12 +66,14 @@ func checkUpload(up *pb.Upload, now time.Time) (uploadHeader, error) {
 		return uploadHeader{}, badRequest("creation time %s is more than %s in the future: check the sender's clock", created.UTC().Format(time.RFC3339), maxFutureSkew)
 	}
 	return uploadHeader{
-		id:        id.String(),
-		serial:    uint32(id[12])<<24 | uint32(id[13])<<16 | uint32(id[14])<<8 | uint32(id[15]),
-		to:        to,
-		preSkip:   uint16(up.PreSkip),
-		inputRate: up.InputSampleRate,
-		created:   created.UTC(),
+		id:         id.String(),
+		serial:     uint32(id[12])<<24 | uint32(id[13])<<16 | uint32(id[14])<<8 | uint32(id[15]),
+		to:         to,
+		preSkip:    uint16(up.PreSkip),
+		inputRate:  up.InputSampleRate,
+		created:    created.UTC(),
+		live:       up.Live,
+		liveHandle: uint16(up.LiveHandle),
 	}, nil
 }
 

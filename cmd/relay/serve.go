@@ -26,6 +26,9 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if a := srv.HTTPAddr(); a != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "relay http listening on %s\n", a)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "relay listening on %s fingerprint %s\n", srv.Addr(), srv.CertFingerprint())
 			return srv.Run(cmd.Context())
 		},
@@ -34,13 +37,14 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", config.DefaultRelayListen, "UDP address to serve QUIC on")
 	addDataFlag(cmd, &cfg.DataDir)
 	f.StringVar(&cfg.Registration, "registration", relay.RegistrationOpen, "who may register a handle: open, invite (needs a token from relay invite) or closed")
-	f.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate file; default: a self-signed certificate made in the data directory")
-	f.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key file of --tls-cert")
-	f.StringVar(&cfg.HTTPListen, "http-listen", "", "TCP address for /metrics and /healthz; empty: none")
+	f.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate file (default: a self-signed certificate made in the data directory)")
+	f.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key file of --tls-cert (default: none)")
+	f.StringVar(&cfg.HTTPListen, "http-listen", "", "TCP address for /metrics and /healthz (default: none, no HTTP listener)")
 	f.DurationVar(&cfg.MaxMessageDuration, "max-message-duration", relay.DefaultMaxMessageDuration, "longest message accepted")
 	f.Int64Var(&cfg.MaxMessageBytes, "max-message-bytes", relay.DefaultMaxMessageBytes, "largest message accepted, in bytes of Opus packets")
 	addStoreFlags(cmd, &cfg)
-	f.String("config", "", "TOML file of settings named like these flags; flags and RELAY_* variables win over it")
+	addRetentionFlags(cmd, &cfg)
+	f.String("config", "", "TOML file of settings named like these flags; flags and RELAY_* variables win over it (default: none)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
 	return cmd
@@ -53,11 +57,23 @@ func newServeCmd() *cobra.Command {
 func addStoreFlags(cmd *cobra.Command, cfg *relay.Config) {
 	f := cmd.Flags()
 	f.StringVar(&cfg.Store, "store", relay.StoreDisk, "where message audio is kept: disk (under --data) or s3")
-	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 endpoint URL, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:7070")
-	f.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket name")
-	f.StringVar(&cfg.S3.Region, "s3-region", "", "S3 region; empty: ask the service for the bucket's region")
-	f.StringVar(&cfg.S3.Prefix, "s3-prefix", "", "key prefix for every object, e.g. vm/")
-	f.BoolVar(&cfg.S3.PathStyle, "s3-path-style", false, "use path-style addressing (endpoint/bucket/key), as MinIO, Ceph and versitygw need")
+	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 endpoint URL, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:7070 (default: none)")
+	f.StringVar(&cfg.S3.Bucket, "s3-bucket", "", "S3 bucket name (default: none)")
+	f.StringVar(&cfg.S3.Region, "s3-region", "", "S3 region (default: none, ask the service for the bucket's region)")
+	f.StringVar(&cfg.S3.Prefix, "s3-prefix", "", "key prefix for every object, e.g. vm/ (default: none)")
+	f.BoolVar(&cfg.S3.PathStyle, "s3-path-style", false, "use path-style addressing (endpoint/bucket/key), as MinIO, Ceph and versitygw need (default false)")
+}
+
+// addRetentionFlags adds the retention settings and the hidden
+// --orphan-grace, which tests set near zero so that a sweep at start
+// deletes every blob without metadata. Near zero is safe only while no
+// upload is in flight on any relay sharing the store.
+func addRetentionFlags(cmd *cobra.Command, cfg *relay.Config) {
+	f := cmd.Flags()
+	f.DurationVar(&cfg.RetentionMaxAge, "retention-max-age", 0, "delete messages older than this, e.g. 720h (default 0: keep forever)")
+	f.Int64Var(&cfg.RetentionUserQuota, "retention-user-quota", 0, "most bytes of audio kept per sender; over it the sender's oldest messages are deleted (default 0: no limit)")
+	f.DurationVar(&cfg.OrphanGrace, "orphan-grace", relay.DefaultOrphanGrace, "age at which the recovery sweep deletes a blob without metadata")
+	f.MarkHidden("orphan-grace")
 }
 
 // newLogger returns a logger that writes to stderr.

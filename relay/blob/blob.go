@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"time"
 )
 
 // ErrNotFound is returned by Open and Delete when no object has the key.
@@ -34,6 +35,17 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Check reports whether the store can write and read objects now.
 	Check(ctx context.Context) error
+	// List calls fn for every committed object, in no particular order,
+	// and stops at the first error fn returns. Objects committed or
+	// deleted while List runs may or may not be seen.
+	List(ctx context.Context, fn func(Object) error) error
+}
+
+// Object describes a committed object.
+type Object struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
 }
 
 // Writer receives the content of one object. Exactly one of Commit or

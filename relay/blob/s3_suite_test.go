@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // The store suite contains the behaviour that every Store implementation
@@ -38,6 +39,8 @@ func testStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		{"writer closed", testWriterClosed},
 		{"large object", testLargeObject},
 		{"check", testCheck},
+		{"list", testList},
+		{"list stops", testListStops},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,4 +204,59 @@ func randomBytes(n int) []byte {
 		b[i] = byte(r.Uint32())
 	}
 	return b
+}
+
+func testList(t *testing.T, s Store) {
+	ctx := context.Background()
+	want := map[string]int64{"01AB/one.ogg": 3, "01AB/two.ogg": 5, "01CD/three.ogg": 0}
+	for key, size := range want {
+		mustPut(t, s, key, make([]byte, size))
+	}
+	w, err := s.Create(ctx, "01EF/uncommitted.ogg")
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	defer w.Abort()
+	w.Write([]byte("partial"))
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+
+	got := map[string]int64{}
+	err = s.List(ctx, func(o Object) error {
+		got[o.Key] = o.Size
+		if age := time.Since(o.ModTime); age < -time.Minute || age > time.Hour {
+			t.Errorf("object %q modified %v ago, want about now", o.Key, age)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(got) != len(want) {
+		t.Errorf("List returned %d objects %v, want %d %v", len(got), got, len(want), want)
+	}
+	for key, size := range want {
+		if n, ok := got[key]; !ok || n != size {
+			t.Errorf("List: object %q size %d (listed %v), want size %d", key, n, ok, size)
+		}
+	}
+}
+
+func testListStops(t *testing.T, s Store) {
+	for _, key := range []string{"a/1.ogg", "a/2.ogg", "b/3.ogg"} {
+		mustPut(t, s, key, []byte("x"))
+	}
+	stop := errors.New("stop")
+	calls := 0
+	err := s.List(context.Background(), func(Object) error {
+		calls++
+		return stop
+	})
+	if !errors.Is(err, stop) {
+		t.Errorf("List: got %v, want the callback's error", err)
+	}
+	if calls != 1 {
+		t.Errorf("callback ran %d times, want 1", calls)
+	}
 }

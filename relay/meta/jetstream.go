@@ -20,6 +20,7 @@ const (
 	bucketChannels    = "channels"
 	bucketMemberships = "memberships"
 	bucketCursors     = "cursors"
+	bucketReceipts    = "receipts"
 	streamMessages    = "MESSAGES"
 	// duplicateWindow is how long JetStream remembers a message id, so a
 	// retry racing the first upload is stored once.
@@ -39,6 +40,7 @@ type JetStreamStore struct {
 	channels    jetstream.KeyValue
 	memberships jetstream.KeyValue
 	cursors     jetstream.KeyValue
+	receipts    jetstream.KeyValue
 	messages    jetstream.Stream
 
 	// userCache maps handle to User. A registered user never changes, so
@@ -66,6 +68,7 @@ func OpenJetStream(ctx context.Context, nc *nats.Conn) (*JetStreamStore, error) 
 		{bucketChannels, &s.channels},
 		{bucketMemberships, &s.memberships},
 		{bucketCursors, &s.cursors},
+		{bucketReceipts, &s.receipts},
 	}
 	for _, b := range buckets {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{

@@ -18,6 +18,9 @@
 //	                  are added for both users on their first message
 //	KV "cursors"      "<handle>.<conversation>" -> last acknowledged stream
 //	                  sequence, decimal; it only moves forward
+//	KV "receipts"     message id -> JSON map of listener handle to the time
+//	                  it first played the message, updated with
+//	                  compare-and-set on the revision
 //	stream MESSAGES   subject "msg.<conversation>.<message id>", data a
 //	                  protobuf pb.MessageInfo, Nats-Msg-Id the message id,
 //	                  duplicate window 10 minutes
@@ -129,6 +132,13 @@ type Store interface {
 	Messages(ctx context.Context, q Query) (msgs []*pb.MessageInfo, more bool, err error)
 	// LastSeq returns the sequence of the newest message in conv, or 0.
 	LastSeq(ctx context.Context, conv string) (uint64, error)
+	// ScanMessages returns up to limit messages of all conversations
+	// with a stream sequence above afterSeq, in sequence order. An empty
+	// result means there are no more.
+	ScanMessages(ctx context.Context, afterSeq uint64, limit int) ([]*pb.MessageInfo, error)
+	// DeleteMessage removes the message with stream sequence seq, so no
+	// listing or lookup returns it again; ErrNotFound when there is none.
+	DeleteMessage(ctx context.Context, seq uint64) error
 
 	// Cursor returns handle's delivery cursor in conv: the sequence of the
 	// last message it acknowledged, or 0.
@@ -136,6 +146,14 @@ type Store interface {
 	// AdvanceCursor moves the cursor to seq unless it is there or beyond
 	// already, and returns the cursor's new value.
 	AdvanceCursor(ctx context.Context, handle, conv string, seq uint64) (uint64, error)
+
+	// MarkListened records that handle played message id at time at.
+	// It returns first=false, storing nothing, when handle played the
+	// message before.
+	MarkListened(ctx context.Context, id, handle string, at time.Time) (first bool, err error)
+	// Receipts returns who played message id and when; empty when nobody
+	// did.
+	Receipts(ctx context.Context, id string) (Receipts, error)
 
 	// Check reports whether the store answers requests now.
 	Check(ctx context.Context) error

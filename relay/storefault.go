@@ -1,0 +1,95 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+)
+
+// withIDs adds the message id and conversation to the log line of a
+// failed upload. It returns err unchanged when it is nil or not a
+// protocol error.
+func withIDs(err error, id, conv string) error {
+	var e *Error
+	if errors.As(err, &e) {
+		e.attrs = append(e.attrs, "msg_id", id, "conv", conv)
+	}
+	return err
+}
+
+// logAttrs returns the log attributes a protocol error carries.
+func logAttrs(err error) []any {
+	var e *Error
+	if errors.As(err, &e) {
+		return append([]any(nil), e.attrs...)
+	}
+	return nil
+}
+
+// blobError returns the error of an upload whose blob writer cw may have
+// failed. A write error of the store (disk full, read-only file system,
+// I/O error) makes the upload fail as unavailable, so the client retries,
+// whatever error the Ogg writer above it turned the failure into.
+func blobError(cw *countingWriter, err error) error {
+	if cw.err != nil {
+		return unavailable("store message audio", cw.err)
+	}
+	return err
+}
+
+// healthState is the outcome of the last health check.
+type healthState struct {
+	mu     sync.Mutex
+	failed string // the failing components, empty while healthy
+}
+
+// update records the outcome of a health check and reports whether it
+// differs from the one before.
+func (h *healthState) update(failed string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	changed := h.failed != failed
+	h.failed = failed
+	return changed
+}
+
+// checkStores checks the metadata and blob stores and returns an error
+// that names each failing one.
+func (s *Server) checkStores(ctx context.Context) (failed string, err error) {
+	var errs []error
+	if err := s.meta.Check(ctx); err != nil {
+		failed = "metadata"
+		errs = append(errs, fmt.Errorf("metadata store: %w", err))
+	}
+	if err := s.blobs.Check(ctx); err != nil {
+		if failed != "" {
+			failed += ","
+		}
+		failed += "blob"
+		errs = append(errs, fmt.Errorf("blob store: %w", err))
+	}
+	return failed, errors.Join(errs...)
+}
+
+// serveHealth replies 200 "ok" when the metadata and blob stores work,
+// and 503 naming the failing stores otherwise. It logs when a store
+// starts failing and when it recovers, not on every check.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	failed, err := s.checkStores(ctx)
+	changed := s.health.update(failed)
+	if err != nil {
+		if changed {
+			s.log.Warn("store unavailable", "store", failed, "err", err)
+		}
+		http.Error(w, "unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if changed {
+		s.log.Info("stores available again")
+	}
+	fmt.Fprintln(w, "ok")
+}

@@ -91,3 +91,47 @@ func fft(x []complex128, inverse bool) {
 		}
 	}
 }
+
+// SegmentCorrelation compares got with ref in segments of segSeconds. It
+// aligns each segment on its own, within ±maxLagSeconds of the previous
+// segment's lag, and returns the mean normalized correlation of the
+// segments weighted by their energy in ref. Unlike Correlate it tolerates a
+// receiver that inserted or dropped audio, which shifts all later audio. It
+// returns 0 when ref is silent.
+func SegmentCorrelation(ref, got []float32, rate int, segSeconds, maxLagSeconds float64) float64 {
+	seg := max(int(segSeconds*float64(rate)), 1)
+	maxLag := int(maxLagSeconds * float64(rate))
+	_, offset := Correlate(ref, got, rate, 2*maxLagSeconds)
+	var sum, weight float64
+	for start := 0; start+seg <= len(ref); start += seg {
+		r := ref[start : start+seg]
+		lo := min(max(start+offset-maxLag, 0), len(got))
+		hi := min(max(start+offset+seg+maxLag, lo), len(got))
+		_, lag := Correlate(r, got[lo:hi], rate, float64(hi-lo)/float64(rate))
+		offset = lo + lag - start
+		e := sumSquares(r)
+		sum += e * alignedCorrelation(r, got, start+offset)
+		weight += e
+	}
+	if weight == 0 {
+		return 0
+	}
+	return sum / weight
+}
+
+// alignedCorrelation returns the normalized correlation of r with got[at:],
+// treating samples outside got as silence.
+func alignedCorrelation(r, got []float32, at int) float64 {
+	var dot, eg float64
+	for i, v := range r {
+		if j := at + i; j >= 0 && j < len(got) {
+			g := float64(got[j])
+			dot += float64(v) * g
+			eg += g * g
+		}
+	}
+	if eg == 0 {
+		return 0
+	}
+	return dot / math.Sqrt(sumSquares(r)*eg)
+}

@@ -3,6 +3,7 @@ package audio
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -85,5 +86,23 @@ func TestRMS(t *testing.T) {
 		if got := RMS(tt.x); math.Abs(got-tt.want) > 1e-6 {
 			t.Errorf("RMS(%s): got %g, want %g", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestSegmentCorrelationAcrossInsertedGap(t *testing.T) {
+	ref := resampledMono(t, loadWAV(t, "speech-16k.wav")).Samples
+	mid := len(ref) / 2
+	got := append(append(slices.Clone(ref[:mid]), make([]float32, 960)...), ref[mid:]...)
+
+	global, _ := Correlate(ref, got, SampleRate, 0.5)
+	segmented := SegmentCorrelation(ref, got, SampleRate, 0.2, 0.1)
+	if segmented < 0.99 {
+		t.Errorf("got segment correlation %.3f across a 20 ms gap, want at least 0.99", segmented)
+	}
+	if segmented <= global {
+		t.Errorf("got segment correlation %.3f, want more than the global %.3f", segmented, global)
+	}
+	if got := SegmentCorrelation(make([]float32, 1000), got, SampleRate, 0.2, 0.1); got != 0 {
+		t.Errorf("got %.3f for a silent reference, want 0", got)
 	}
 }

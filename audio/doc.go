@@ -5,6 +5,12 @@
 // Ogg Opus files that follow RFC 7845. The decoders of untrusted bytes take a
 // size limit and return errors that wrap one of the sentinels in errors.go.
 // The helpers in analysis.go compare two signals without cgo.
+//
+// For live talk it captures and plays 20 ms frames through PortAudio
+// (OpenCapture, OpenPlayback). LivePlayer plays incoming voice frames
+// through an adaptive JitterBuffer with Opus FEC recovery and loss
+// concealment. Stretch speeds playback up with the pitch kept,
+// ShortenSilences cuts long pauses, and Mixer sums several talkers.
 package audio
 
 const (

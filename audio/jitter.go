@@ -1,0 +1,314 @@
+package audio
+
+import (
+	"math"
+	"time"
+
+	"github.com/vm-voice/vm/proto"
+)
+
+// FrameDuration is the length of one Opus frame of FrameSamples samples.
+const FrameDuration = 20 * time.Millisecond
+
+// jitterRing is the number of frames a JitterBuffer stores: 1.28 s, well
+// beyond the maximum depth, so reordered packets always find their slot.
+const jitterRing = 64
+
+// Defaults for zero fields of JitterOptions.
+const (
+	DefaultMinDepth     = 1
+	DefaultMaxDepth     = 10
+	DefaultInitialDepth = 2
+	DefaultEndTimeout   = time.Second
+)
+
+// Constants of the depth adaptation.
+const (
+	// jitterGain is the weight of a new inter-arrival jitter sample, 1/16 as
+	// in RFC 3550 section 6.4.1.
+	jitterGain = 1.0 / 16
+	// jitterSpread converts the RFC 3550 estimate, a mean deviation, to the
+	// spread of arrival delays: for delays uniform in [0, a] it is a/3.
+	jitterSpread = 3
+	// lossGain is the weight of one played slot in the loss rate estimate.
+	lossGain = 1.0 / 32
+	// lossMargin is the loss rate above which the target depth gets one more
+	// frame, so the packet after a lost one is there for its FEC data.
+	lossMargin = 0.01
+	// shrinkWindow is how many played slots the buffer watches before it
+	// drops one frame to move its depth down towards the target.
+	shrinkWindow = 25
+	// shrinkPatience is how many windows the buffer waits for a quiet frame
+	// to drop before it drops any frame.
+	shrinkPatience = 4
+	// payloadGain is the weight of a new packet in the average packet size.
+	payloadGain = 1.0 / 16
+)
+
+// PlayoutKind is the action a JitterBuffer selects for one slot.
+type PlayoutKind int
+
+// Playout kinds, one per 20 ms slot.
+const (
+	// PlayoutWait means nothing is due yet: play silence.
+	PlayoutWait PlayoutKind = iota
+	// PlayoutPacket means decode Payload, the packet for this slot.
+	PlayoutPacket
+	// PlayoutFEC means the packet for this slot is missing and Payload is
+	// the next packet: decode the in-band FEC data it carries.
+	PlayoutFEC
+	// PlayoutPLC means the packet for this slot is missing: conceal it.
+	PlayoutPLC
+	// PlayoutEnd means the talk spurt is over.
+	PlayoutEnd
+)
+
+var playoutNames = [...]string{"wait", "packet", "fec", "plc", "end"}
+
+// String returns the lowercase name of k.
+func (k PlayoutKind) String() string {
+	if k < 0 || int(k) >= len(playoutNames) {
+		return "unknown"
+	}
+	return playoutNames[k]
+}
+
+// Playout is the decision for one 20 ms slot.
+type Playout struct {
+	Kind PlayoutKind
+	Seq  uint32 // Seq is the sequence number of the slot, unset for Wait and End.
+
+	// Payload is the Opus packet for PlayoutPacket and PlayoutFEC. It aliases
+	// the buffer's storage and is valid until the next Push or Next.
+	Payload []byte
+}
+
+// JitterOptions configures a JitterBuffer. Zero fields take the defaults.
+type JitterOptions struct {
+	MinDepth     int           // MinDepth is the smallest target depth in frames.
+	MaxDepth     int           // MaxDepth is the largest depth in frames.
+	InitialDepth int           // InitialDepth is the target before any jitter is measured.
+	EndTimeout   time.Duration // EndTimeout ends a spurt when no packet arrives for this long.
+}
+
+func (o JitterOptions) withDefaults() JitterOptions {
+	if o.MinDepth <= 0 {
+		o.MinDepth = DefaultMinDepth
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	o.MaxDepth = min(max(o.MaxDepth, o.MinDepth), jitterRing/2)
+	if o.InitialDepth <= 0 {
+		o.InitialDepth = DefaultInitialDepth
+	}
+	o.InitialDepth = min(max(o.InitialDepth, o.MinDepth), o.MaxDepth)
+	if o.EndTimeout <= 0 {
+		o.EndTimeout = DefaultEndTimeout
+	}
+	return o
+}
+
+// JitterStats counts what a JitterBuffer did with its packets and slots.
+type JitterStats struct {
+	Played       uint64 // Played counts slots played from their own packet.
+	FECRecovered uint64 // FECRecovered counts missing packets rebuilt from the next packet's FEC data.
+	Concealed    uint64 // Concealed counts missing packets concealed by PLC.
+	Inserted     uint64 // Inserted counts PLC slots added while waiting for a late packet, which grow the delay.
+	Late         uint64 // Late counts packets that arrived after their slot was played or skipped.
+	Duplicates   uint64 // Duplicates counts packets received twice.
+	Dropped      uint64 // Dropped counts received packets discarded to shrink the delay.
+	Skipped      uint64 // Skipped counts missing slots jumped over after a long gap.
+
+	TargetDepth int           // TargetDepth is the current target in frames.
+	Depth       int           // Depth is the number of frames from the next slot to the newest packet.
+	Jitter      time.Duration // Jitter is the RFC 3550 inter-arrival jitter estimate.
+	LossRate    float64       // LossRate is the smoothed fraction of slots whose packet was missing.
+}
+
+type jitterState int
+
+const (
+	stateIdle jitterState = iota
+	stateBuffering
+	statePlaying
+	stateEnded
+)
+
+type jitterSlot struct {
+	used    bool
+	seq     uint32
+	payload []byte
+}
+
+// JitterBuffer orders the voice frames of one talk spurt by sequence number
+// and decides, once per 20 ms slot, what to play. Its target depth follows
+// the measured inter-arrival jitter and loss, between MinDepth and MaxDepth
+// frames: it grows by inserting concealment while a packet is late, and
+// shrinks by dropping one frame per half second while the buffer stays
+// deeper than the target. Time comes only from the now arguments, so tests
+// can drive it with any clock. A JitterBuffer is not safe for concurrent use.
+type JitterBuffer struct {
+	opt   JitterOptions
+	slots [jitterRing]jitterSlot
+	state jitterState
+
+	next    uint32 // next is the sequence number of the next slot to play.
+	highest uint32 // highest is the newest sequence number of the spurt.
+	last    uint32 // last is the sequence number of the frame with FlagLast.
+	hasLast bool
+
+	spurtStart  time.Time // spurtStart is the arrival of the spurt's first packet.
+	lastArrival time.Time
+	stalls      int // stalls counts the slots of a gap with no newer packet.
+
+	// Inter-arrival jitter per RFC 3550 section 6.4.1, in seconds.
+	jitter      float64
+	hasJitter   bool
+	prevArrival time.Time
+	prevTS      uint32
+	hasPrev     bool
+
+	loss        float64
+	avgPayload  float64 // avgPayload is the smoothed packet size in bytes.
+	windowSlots int
+	windowMin   int
+
+	stats JitterStats
+}
+
+// NewJitterBuffer returns an empty buffer.
+func NewJitterBuffer(opt JitterOptions) *JitterBuffer {
+	return &JitterBuffer{opt: opt.withDefaults()}
+}
+
+// seqAfter reports whether a is newer than b in sequence number space,
+// which wraps at 2^32.
+func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
+
+// Push stores a frame that arrived at now. It copies the payload, so f may
+// be reused after the call.
+func (j *JitterBuffer) Push(f *proto.Frame, now time.Time) {
+	first := f.Flags&proto.FlagFirst != 0
+	switch {
+	case j.state == stateIdle:
+		j.startSpurt(f.Seq, now)
+	case j.state == stateEnded && (first || !seqAfter(j.next, f.Seq)):
+		j.startSpurt(f.Seq, now)
+	case j.state == stateEnded:
+		j.stats.Late++
+		return
+	}
+	j.measureJitter(f.Timestamp, now)
+	j.lastArrival = now
+	j.store(f)
+}
+
+func (j *JitterBuffer) startSpurt(seq uint32, now time.Time) {
+	for i := range j.slots {
+		j.slots[i].used = false
+	}
+	j.state = stateBuffering
+	j.next, j.highest = seq, seq
+	j.hasLast, j.hasPrev = false, false
+	j.spurtStart = now
+	j.stalls = 0
+	j.resetWindow()
+}
+
+// store puts f in its slot, or counts it as late or duplicate.
+func (j *JitterBuffer) store(f *proto.Frame) {
+	if seqAfter(j.next, f.Seq) {
+		if j.state != stateBuffering || int(j.highest-f.Seq) >= jitterRing {
+			j.stats.Late++
+			return
+		}
+		j.next = f.Seq // an earlier packet of a spurt that has not started playing
+	}
+	if int(f.Seq-j.next) >= jitterRing {
+		j.resync(f.Seq)
+	}
+	s := &j.slots[f.Seq%jitterRing]
+	if s.used && s.seq == f.Seq {
+		j.stats.Duplicates++
+		return
+	}
+	s.used, s.seq = true, f.Seq
+	j.avgPayload += (float64(len(f.Payload)) - j.avgPayload) * payloadGain
+	s.payload = append(s.payload[:0], f.Payload...)
+	if seqAfter(f.Seq, j.highest) {
+		j.highest = f.Seq
+	}
+	if f.Flags&proto.FlagLast != 0 {
+		j.last, j.hasLast = f.Seq, true
+	}
+}
+
+// resync moves the next slot forward so that seq is target frames away
+// from it, dropping what lies before. It handles gaps longer than the ring.
+func (j *JitterBuffer) resync(seq uint32) {
+	next := seq - uint32(j.target()) + 1
+	for seqAfter(next, j.next) {
+		j.discard(j.next)
+		j.next++
+	}
+}
+
+// discard removes the slot of seq, counting it as dropped or skipped.
+func (j *JitterBuffer) discard(seq uint32) {
+	s := &j.slots[seq%jitterRing]
+	if s.used && s.seq == seq {
+		s.used = false
+		j.stats.Dropped++
+		return
+	}
+	j.stats.Skipped++
+}
+
+// measureJitter updates the RFC 3550 estimate with a packet's 48 kHz
+// timestamp and arrival time.
+func (j *JitterBuffer) measureJitter(ts uint32, now time.Time) {
+	if j.hasPrev {
+		sent := float64(int32(ts-j.prevTS)) / SampleRate
+		d := math.Abs(now.Sub(j.prevArrival).Seconds() - sent)
+		j.jitter += (d - j.jitter) * jitterGain
+		j.hasJitter = true
+	}
+	j.prevArrival, j.prevTS, j.hasPrev = now, ts, true
+}
+
+// target returns the depth in frames the buffer aims for.
+func (j *JitterBuffer) target() int {
+	if !j.hasJitter {
+		return j.opt.InitialDepth
+	}
+	spread := jitterSpread * j.jitter / FrameDuration.Seconds()
+	t := 1 + int(math.Round(spread))
+	if j.loss > lossMargin {
+		t++
+	}
+	return min(max(t, j.opt.MinDepth), j.opt.MaxDepth)
+}
+
+// depth returns the frames from the next slot to the newest packet.
+func (j *JitterBuffer) depth() int {
+	if seqAfter(j.next, j.highest) {
+		return 0
+	}
+	return int(j.highest-j.next) + 1
+}
+
+func (j *JitterBuffer) has(seq uint32) bool {
+	s := &j.slots[seq%jitterRing]
+	return s.used && s.seq == seq
+}
+
+// Stats returns the counters and the current depth estimates.
+func (j *JitterBuffer) Stats() JitterStats {
+	st := j.stats
+	st.TargetDepth = j.target()
+	st.Depth = j.depth()
+	st.Jitter = time.Duration(j.jitter * float64(time.Second))
+	st.LossRate = j.loss
+	return st
+}

@@ -50,12 +50,19 @@ func build() int {
 type relayProc struct {
 	cmd  *exec.Cmd
 	Addr string
+	// HTTP is the address of /healthz and /metrics when the relay was
+	// started with --http-listen, else empty.
+	HTTP string
 	Data string
 	log  *syncWriter
 	done chan struct{}
 }
 
-var listenLine = regexp.MustCompile(`^relay listening on (\S+)`)
+var (
+	listenLine = regexp.MustCompile(`^relay listening on (\S+)`)
+	// httpLine comes before listenLine when the relay serves HTTP.
+	httpLine = regexp.MustCompile(`^relay http listening on (\S+)`)
+)
 
 // startRelay starts `relay serve` on a free loopback port with its data
 // in dir, waits until it listens, and stops it when the test ends.
@@ -81,6 +88,9 @@ func startRelayOn(t *testing.T, dir, listen string, args ...string) *relayProc {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			if m := httpLine.FindStringSubmatch(sc.Text()); m != nil {
+				p.HTTP = m[1]
+			}
 			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
 			}

@@ -22,7 +22,8 @@ type retentionStats struct {
 	bytes     int64 // blob bytes of the deleted messages
 }
 
-// storedMessage is what retention keeps of a message while it scans.
+// storedMessage is the part of a message that retention keeps while it
+// scans.
 type storedMessage struct {
 	seq   uint64
 	id    string
@@ -37,10 +38,10 @@ type storedMessage struct {
 // fit. A zero setting turns its rule off.
 //
 // Usage per sender comes from a scan of all messages on each pass, not
-// from a counter kept on upload: a counter would need updating in the
-// same step as the message, which JetStream cannot do across a stream and
-// a bucket, so a crash would make it drift. The scan holds a few dozen
-// bytes per message in memory.
+// from a counter kept on upload. JetStream cannot update a counter in a
+// bucket in the same step as the message in the stream, so a crash would
+// make such a counter drift. The scan keeps a few dozen bytes per message
+// in memory.
 func (s *Server) applyRetention(ctx context.Context, now time.Time) (retentionStats, error) {
 	var st retentionStats
 	maxAge, quota := s.cfg.RetentionMaxAge, s.cfg.RetentionUserQuota
@@ -104,7 +105,7 @@ func toStored(m *pb.MessageInfo) storedMessage {
 
 // deleteStored deletes a message's metadata and then its blob. In this
 // order a crash between the two steps leaves a blob that no message
-// lists, which the recovery sweep deletes; the other order would leave a
+// lists, which the recovery sweep deletes. The other order would leave a
 // listed message whose audio cannot be fetched. A blob that cannot be
 // deleted now is left to the sweep as well.
 func (s *Server) deleteStored(ctx context.Context, m storedMessage, reason string) error {

@@ -14,8 +14,8 @@ const allMessages = "msg.>"
 
 // ScanMessages reads messages with one direct get each, as Messages does,
 // but over all conversations. Recovery and retention scan the whole stream
-// with it, which costs one request per message; a stream of millions of
-// messages would want an ordered consumer instead.
+// with it at one request per message, so a stream of millions of messages
+// would want an ordered consumer instead.
 func (s *JetStreamStore) ScanMessages(ctx context.Context, afterSeq uint64, limit int) ([]*pb.MessageInfo, error) {
 	var msgs []*pb.MessageInfo
 	next := afterSeq + 1
@@ -40,7 +40,7 @@ func (s *JetStreamStore) ScanMessages(ctx context.Context, afterSeq uint64, limi
 // DeleteMessage marks the message deleted in the stream and fsyncs that,
 // as every write of the embedded server is. The Nats-Msg-Id of a deleted
 // message stays in the duplicate window, so a retry of its upload within
-// 10 minutes of the first is answered with an error, not stored again.
+// 10 minutes of the first fails with an error instead of storing it again.
 func (s *JetStreamStore) DeleteMessage(ctx context.Context, seq uint64) error {
 	err := s.messages.DeleteMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {

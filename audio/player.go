@@ -99,3 +99,10 @@ func (p *LivePlayer) Stats() JitterStats {
 	defer p.mu.Unlock()
 	return p.jb.Stats()
 }
+
+// EndAt sets the transmission's length in frames; see JitterBuffer.EndAt.
+func (p *LivePlayer) EndAt(frames uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.jb.EndAt(frames)
+}

@@ -28,17 +28,17 @@ type EventKind int
 
 // Event kinds an Engine reports.
 const (
-	EventConnected       EventKind = iota + 1 // session to the relay is up
-	EventDisconnected                         // session lost; Err says why, the engine reconnects
-	EventPresence                             // Handle went online or offline (Online)
-	EventTalkStarted                          // Handle started talking in Conversation (MessageID)
-	EventTalkEnded                            // a transmission ended (MessageID)
-	EventMessageStored                        // a new message is stored (Message)
-	EventListened                             // Handle played MessageID
-	EventPlaybackStarted                      // playback of MessageID began (Duration)
-	EventPlaybackProgress                     // playback position (Position, Duration)
-	EventPlaybackEnded                        // playback of MessageID ended
-	EventTalkFailed                           // the user's own transmission failed (Err)
+	EventConnected        EventKind = iota + 1 // session to the relay is up
+	EventDisconnected                          // session lost; Err says why, the engine reconnects
+	EventPresence                              // Handle went online or offline (Online)
+	EventTalkStarted                           // Handle started talking in Conversation (MessageID)
+	EventTalkEnded                             // a transmission ended (MessageID)
+	EventMessageStored                         // a new message is stored (Message)
+	EventListened                              // Handle played MessageID
+	EventPlaybackStarted                       // playback of MessageID began (Duration)
+	EventPlaybackProgress                      // playback position (Position, Duration)
+	EventPlaybackEnded                         // playback of MessageID ended
+	EventTalkFailed                            // the user's own transmission failed (Err)
 )
 
 // EngineEvent is one change the Engine reports to its user interface.

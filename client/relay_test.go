@@ -20,7 +20,7 @@ import (
 
 // startRelay runs an in-process relay on a loopback port with its data in
 // a temporary directory, and stops it when the test ends.
-func startRelay(t *testing.T, cfg relay.Config) *relay.Server {
+func startRelay(t testing.TB, cfg relay.Config) *relay.Server {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	if cfg.DataDir == "" {
@@ -50,7 +50,7 @@ type user struct {
 	pins *KnownRelays
 }
 
-func newUser(t *testing.T) *user {
+func newUser(t testing.TB) *user {
 	t.Helper()
 	id, err := GenerateIdentity()
 	if err != nil {

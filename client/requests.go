@@ -54,6 +54,11 @@ func (c *Conn) Register(ctx context.Context, handle, invite string) (*pb.Registe
 	if res == nil {
 		return nil, fmt.Errorf("register @%s: %w: no register result", handle, ErrBadResponse)
 	}
+	if c.login != nil {
+		// The key now has a handle on this connection, as a new login
+		// would report.
+		c.login.Registered, c.login.Handle = true, res.GetHandle()
+	}
 	return res, nil
 }
 

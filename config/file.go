@@ -32,6 +32,13 @@ type Client struct {
 	// To is the recipient that vm send uses when --to is not given:
 	// "@handle" or "#channel".
 	To string `toml:"to,omitempty"`
+	// Mic and Speaker name the capture and playback devices, as vm devices
+	// lists them; empty means the system default.
+	Mic     string `toml:"mic,omitempty"`
+	Speaker string `toml:"speaker,omitempty"`
+	// TalkMode is the terminal UI's push-to-talk mode: auto, hold or
+	// toggle; empty means auto.
+	TalkMode string `toml:"talk_mode,omitempty"`
 }
 
 // Load returns the defaults overridden by home's config.toml, if present,

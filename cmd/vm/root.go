@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,14 +29,21 @@ type app struct {
 	env            config.Getenv
 
 	// Global flags.
-	home    string
-	relay   string
-	verbose bool
+	home     string
+	relay    string
+	verbose  bool
+	mic      string // capture device name; "" means the default
+	speaker  string // playback device name; "" means the default
+	talkMode string // push-to-talk mode of the UI: auto, hold or toggle
 
 	// Tests shorten these to keep failures fast.
 	backoff          []time.Duration
 	handshakeTimeout time.Duration
 	requestTimeout   time.Duration
+
+	// listenReady, when set, is called each time vm listen has
+	// subscribed to the relay's events.
+	listenReady func()
 }
 
 // usageError marks an error in the command line, which exits with
@@ -85,8 +93,10 @@ func (a *app) rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		Args:          noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// TODO: open the terminal UI here once it exists.
-			return cmd.Help()
+			if err := checkTalkMode(a.talkMode); err != nil {
+				return err
+			}
+			return runUI(cmd)
 		},
 	}
 	root.SetIn(a.stdin)
@@ -97,8 +107,11 @@ func (a *app) rootCmd() *cobra.Command {
 	pf.StringVar(&a.home, "home", "", "directory of the identity and configuration (default $VM_HOME, else $XDG_CONFIG_HOME/vm)")
 	pf.StringVar(&a.relay, "relay", "", "relay address HOST:PORT (default from $VM_RELAY or config.toml)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug messages and retries to stderr")
+	pf.StringVar(&a.mic, "mic", "", "microphone: a device name from 'vm devices' (default: the system's default input)")
+	pf.StringVar(&a.speaker, "speaker", "", "speaker: a device name from 'vm devices' (default: the system's default output)")
+	pf.StringVar(&a.talkMode, "talk-mode", "", "push-to-talk key mode of the UI: auto, hold or toggle (default auto)")
 	root.AddCommand(a.initCmd(), a.registerCmd(), a.sendCmd(), a.fetchCmd(),
-		a.channelCmd(), a.whoamiCmd(), a.versionCmd())
+		a.channelCmd(), a.whoamiCmd(), a.versionCmd(), a.listenCmd(), a.devicesCmd())
 	return root
 }
 
@@ -152,4 +165,35 @@ func (a *app) settings(p config.Paths) (config.Client, error) {
 		return config.Client{}, err
 	}
 	return c, nil
+}
+
+// Push-to-talk modes of the terminal UI.
+const (
+	TalkModeAuto   = "auto"   // hold where the terminal reports key release, else infer it
+	TalkModeHold   = "hold"   // talk while the key is held
+	TalkModeToggle = "toggle" // one press starts, the next stops
+)
+
+// checkTalkMode rejects a --talk-mode other than auto, hold or toggle.
+func checkTalkMode(mode string) error {
+	switch mode {
+	case "", TalkModeAuto, TalkModeHold, TalkModeToggle:
+		return nil
+	}
+	return usagef("invalid --talk-mode %q: use auto, hold or toggle", mode)
+}
+
+// audioSettings returns the microphone, speaker and talk mode: the flags
+// where given, else config.toml's mic, speaker and talk_mode, else the
+// defaults.
+func (a *app) audioSettings() (mic, speaker, talkMode string) {
+	mic, speaker, talkMode = a.mic, a.speaker, a.talkMode
+	if paths, err := config.ResolvePaths(a.home, a.env); err == nil {
+		if cfg, err := config.Load(paths.Home, a.env); err == nil {
+			mic = cmp.Or(mic, cfg.Mic)
+			speaker = cmp.Or(speaker, cfg.Speaker)
+			talkMode = cmp.Or(talkMode, cfg.TalkMode)
+		}
+	}
+	return mic, speaker, cmp.Or(talkMode, TalkModeAuto)
 }

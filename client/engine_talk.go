@@ -1,0 +1,183 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/vm-voice/vm/audio"
+	"github.com/vm-voice/vm/proto"
+)
+
+// silentLevel is the input level reported when nothing is captured.
+const silentLevel = -100
+
+// ErrAlreadyTalking is returned by StartTalk during a transmission.
+var ErrAlreadyTalking = errors.New("already talking")
+
+// outgoing is the user's own transmission.
+type outgoing struct {
+	conv     string
+	stop     chan struct{} // closed by StopTalk
+	captured chan struct{} // closed when capture has ended
+	once     sync.Once
+}
+
+// StartTalk starts capturing from the microphone and uploading live to
+// conversation conv. It fails at once when there is no session or no
+// microphone, or while the user already talks.
+func (e *Engine) StartTalk(conv string) error {
+	s, err := e.session()
+	if err != nil {
+		return fmt.Errorf("start talking: %w", err)
+	}
+	to, err := recipientOf(conv, s.Me())
+	if err != nil {
+		return fmt.Errorf("start talking: %w", err)
+	}
+	e.mu.Lock()
+	busy := e.talk != nil
+	e.mu.Unlock()
+	if busy {
+		return ErrAlreadyTalking
+	}
+	src, err := e.opt.OpenCapture(e.opt.CaptureDevice)
+	e.setMicError(err)
+	if err != nil {
+		return fmt.Errorf("start talking: %w", err)
+	}
+	enc, err := audio.NewEncoder(e.opt.Encoder)
+	if err != nil {
+		src.Close()
+		return fmt.Errorf("start talking: %w", err)
+	}
+	return e.beginTalk(s, conv, to, src, enc)
+}
+
+// beginTalk opens the live upload and starts the capture loop.
+func (e *Engine) beginTalk(s *Session, conv string, to proto.Recipient, src audio.FrameSource, enc *audio.Encoder) error {
+	ctx, cancel := context.WithTimeout(e.ctx, engineQueryTimeout)
+	defer cancel()
+	up, err := s.StartLive(e.ctx, to, ulid.Make().String(), int(enc.PreSkip()))
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		src.Close()
+		return fmt.Errorf("start talking: %w", err)
+	}
+	out := &outgoing{conv: conv, stop: make(chan struct{}), captured: make(chan struct{})}
+	e.mu.Lock()
+	if e.talk != nil {
+		e.mu.Unlock()
+		up.Abort()
+		src.Close()
+		return ErrAlreadyTalking
+	}
+	e.talk = out
+	e.status.Talking, e.status.TalkStarted, e.status.TalkTo = true, time.Now(), conv
+	e.mu.Unlock()
+	e.wg.Go(func() { e.captureLoop(s, out, up, src, enc) })
+	return nil
+}
+
+// StopTalk ends the user's transmission. It waits until capture has
+// stopped, which takes at most a frame or two, but not for the relay:
+// the stored message arrives as EventMessageStored, a failure as
+// EventTalkFailed. It does nothing when the user is not talking.
+func (e *Engine) StopTalk() error {
+	e.mu.Lock()
+	out := e.talk
+	e.mu.Unlock()
+	if out == nil {
+		return nil
+	}
+	out.once.Do(func() { close(out.stop) })
+	select {
+	case <-out.captured:
+	case <-time.After(time.Second):
+		return errors.New("stop talking: the microphone did not stop within 1s")
+	}
+	return nil
+}
+
+// captureLoop reads, encodes and uploads frames until StopTalk, the
+// relay's length limit or a capture failure, then finishes the upload.
+func (e *Engine) captureLoop(s *Session, out *outgoing, up *LiveUpload, src audio.FrameSource, enc *audio.Encoder) {
+	frames, err := e.capture(s, out, up, src, enc)
+	src.Close()
+	e.mu.Lock()
+	e.talk = nil
+	e.status.Talking, e.status.TalkTo, e.status.InputLevel = false, "", silentLevel
+	e.mu.Unlock()
+	close(out.captured)
+	if err == nil {
+		samples := int64(frames)*proto.FrameSamples - int64(enc.PreSkip())
+		_, err = up.Finish(e.ctx, samples)
+	}
+	up.Abort()
+	if err != nil {
+		e.log.Warn("talk failed", "conv", out.conv, "msg_id", up.MessageID(), "err", err)
+		e.emit(EngineEvent{Kind: EventTalkFailed, Conversation: out.conv, MessageID: up.MessageID(), Err: err})
+	}
+}
+
+// capture runs the frame loop and returns the number of frames sent.
+// The final frame carries the last flag, which is a silent frame when
+// the microphone fails.
+func (e *Engine) capture(s *Session, out *outgoing, up *LiveUpload, src audio.FrameSource, enc *audio.Encoder) (int, error) {
+	limit := maxTalkFrames(s)
+	frame := make([]float32, proto.FrameSamples)
+	pkt := make([]byte, 4000)
+	for {
+		rerr := src.Read(frame)
+		if rerr != nil {
+			clear(frame)
+			e.log.Warn("capture failed", "conv", out.conv, "err", rerr)
+		}
+		last := rerr != nil || up.Frames()+1 >= limit || isClosed(out.stop)
+		n, err := enc.Encode(frame, pkt)
+		if err != nil {
+			return up.Frames(), err
+		}
+		if err := up.WriteFrame(pkt[:n], last); err != nil {
+			return up.Frames(), err
+		}
+		e.setLevel(frame, rerr == nil)
+		if last {
+			return up.Frames(), nil
+		}
+	}
+}
+
+// maxTalkFrames returns the longest transmission the relay accepts, in
+// frames.
+func maxTalkFrames(s *Session) int {
+	ms := s.Conn().LoginResult().GetMaxMessageMs()
+	if ms == 0 {
+		return int(5 * time.Minute / proto.FrameDuration)
+	}
+	return int(time.Duration(ms) * time.Millisecond / proto.FrameDuration)
+}
+
+func (e *Engine) setLevel(frame []float32, ok bool) {
+	level := float64(silentLevel)
+	if ok {
+		level = max(levelDBFS(frame), silentLevel)
+	}
+	e.mu.Lock()
+	e.status.InputLevel = level
+	e.mu.Unlock()
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}

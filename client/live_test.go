@@ -1,0 +1,122 @@
+package client
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vm-voice/vm/audio"
+	"github.com/vm-voice/vm/internal/lossproxy"
+	"github.com/vm-voice/vm/proto"
+)
+
+func TestLiveTalkReachesListener(t *testing.T) {
+	sp := loadSpeech(t)
+	srv := startLiveRelay(t)
+	addr := srv.Addr().String()
+	bob := openSession(t, newUser(t), addr, "bob")
+	alice := openSession(t, newUser(t), addr, "alice")
+
+	done := make(chan []LiveFrame)
+	go func() {
+		ev := nextTalk(t, bob, "start")
+		done <- collectFrames(t, ev.Talk)
+	}()
+	res := talkLive(t, alice, proto.Recipient{Name: "bob"}, sp, true)
+	frames := <-done
+
+	if len(frames) != len(sp.packets) {
+		t.Errorf("got %d datagrams, want %d", len(frames), len(sp.packets))
+	}
+	for _, f := range frames {
+		if int(f.Seq) < len(sp.packets) && string(f.Payload) != string(sp.packets[f.Seq]) {
+			t.Errorf("frame %d payload differs from the sent packet", f.Seq)
+		}
+	}
+	if res.GetDurationMs() == 0 {
+		t.Errorf("got stored duration 0, want the message's")
+	}
+	pcm, _ := playReceived(t, frames, len(sp.packets))
+	// The adaptive jitter buffer may add or drop a frame to follow the
+	// network, which shifts what comes after; segments align on their own.
+	corr := audio.SegmentCorrelation(sp.pcm, pcm, proto.SampleRate, 0.2, 0.1)
+	t.Logf("correlation with the original: %.3f", corr)
+	if corr < 0.9 {
+		t.Errorf("got correlation %.3f with the original, want at least 0.9", corr)
+	}
+}
+
+func TestLiveTalkThroughLossyNetwork(t *testing.T) {
+	sp := loadSpeech(t)
+	srv := startLiveRelay(t)
+	proxy, err := lossproxy.Start(t.Context(), lossproxy.Config{Target: srv.Addr().String(),
+		Loss: 0.05, Jitter: 30 * time.Millisecond, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	bob := openSession(t, newUser(t), proxy.Addr().String(), "bob")
+	aliceUser := newUser(t)
+	alice := openSession(t, aliceUser, proxy.Addr().String(), "alice")
+
+	done := make(chan []LiveFrame)
+	go func() {
+		ev := nextTalk(t, bob, "start")
+		done <- collectFrames(t, ev.Talk)
+	}()
+	res := talkLive(t, alice, proto.Recipient{Name: "bob"}, sp, true)
+	frames := <-done
+
+	lost := len(sp.packets) - countSeqs(frames)
+	t.Logf("datagrams: sent %d, received %d, lost %d; proxy %+v", len(sp.packets), len(frames), lost, proxy.Stats())
+	pcm, st := playReceived(t, frames, len(sp.packets))
+	t.Logf("live player: %+v", st)
+	// Every lost frame is filled by FEC or concealment; frames that
+	// arrive after their slot are filled the same way.
+	if got := st.Concealed + st.Recovered; got < lost {
+		t.Errorf("got %d concealed + %d recovered frames, want at least the %d lost", st.Concealed, st.Recovered, lost)
+	}
+	// The buffer may grow or shrink its delay by whole frames.
+	slack := (st.Inserted + st.Dropped + 1) * proto.FrameSamples
+	if d := len(pcm) - len(sp.pcm); d > slack || d < -slack {
+		t.Errorf("got %d samples played, want %d within %d", len(pcm), len(sp.pcm), slack)
+	}
+	corr := audio.SegmentCorrelation(sp.pcm, pcm, proto.SampleRate, 0.2, 0.1)
+	t.Logf("correlation with the original: %.3f", corr)
+	if corr < 0.7 {
+		t.Errorf("got correlation %.3f with the original, want at least 0.7", corr)
+	}
+	checkStored(t, alice, res.GetConversation(), res.GetMessageId(), sp)
+}
+
+// countSeqs returns the number of distinct sequence numbers in frames.
+func countSeqs(frames []LiveFrame) int {
+	seen := map[uint32]bool{}
+	for _, f := range frames {
+		seen[f.Seq] = true
+	}
+	return len(seen)
+}
+
+// checkStored fetches a message and checks it has every frame of sp and
+// its duration within 20 ms.
+func checkStored(t *testing.T, s *Session, conv, id string, sp *liveSpeech) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	info, blob, err := s.Conn().Fetch(ctx, conv, id)
+	if err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	if got := int(info.GetFrames()); got != len(sp.packets) {
+		t.Errorf("got %d stored frames, want %d", got, len(sp.packets))
+	}
+	pcm, err := audio.DecodeOggOpus(bytesReader(blob), int64(len(blob)))
+	if err != nil {
+		t.Fatalf("decode stored copy: %v", err)
+	}
+	want := SamplesDuration(sp.samples())
+	if diff := (pcm.Duration() - want).Abs(); diff > 20*time.Millisecond {
+		t.Errorf("got stored duration %s, want %s within 20ms", pcm.Duration(), want)
+	}
+}

@@ -1,0 +1,125 @@
+package tui
+
+import (
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+)
+
+// engineEndGrace is how long after talk started a status snapshot without
+// talk is taken to mean the engine ended it, rather than an old snapshot.
+const engineEndGrace = time.Second
+
+// talkPress handles a press of the talk key.
+func (m Model) talkPress(repeat bool) (tea.Model, tea.Cmd) {
+	act, check := m.key.press(m.now(), repeat)
+	var cmd tea.Cmd
+	if check > 0 && !m.checkQueued {
+		m.checkQueued = true
+		cmd = scheduleHoldCheck(m.after, check, m.now)
+	}
+	m, talk := m.applyKey(act)
+	return m, tea.Batch(cmd, talk)
+}
+
+// holdCheck ends an inferred hold that timed out, or checks again later.
+func (m Model) holdCheck(msg holdCheckMsg) (tea.Model, tea.Cmd) {
+	m.checkQueued = false
+	act, again := m.key.check(msg.at)
+	var cmd tea.Cmd
+	if again > 0 {
+		m.checkQueued = true
+		cmd = scheduleHoldCheck(m.after, again, m.now)
+	}
+	m, talk := m.applyKey(act)
+	return m, tea.Batch(cmd, talk)
+}
+
+// applyKey turns a talk key action into the wish to talk or not.
+func (m Model) applyKey(act keyAction) (Model, tea.Cmd) {
+	switch act {
+	case keyStart:
+		c, ok := m.selectedConv()
+		if !ok {
+			m.key.reset()
+			m.setNotice("no conversation to talk to: register a peer or join a channel", true)
+			return m, nil
+		}
+		m.talkWant, m.talkConv = true, c.ID
+	case keyStop:
+		m.talkWant = false
+	}
+	return m, m.syncTalk()
+}
+
+// syncTalk calls StartTalk or StopTalk when the wish differs from what
+// the engine does. One call runs at a time, so a quick press and release
+// cannot reach the engine as a stop before the start.
+func (m *Model) syncTalk() tea.Cmd {
+	if m.talkPending || m.talkWant == m.talkOn {
+		return nil
+	}
+	m.talkPending = true
+	if m.talkWant {
+		return startTalk(m.backend, m.talkConv)
+	}
+	return stopTalk(m.backend)
+}
+
+// talkResult records the end of a StartTalk or StopTalk call.
+func (m Model) talkResult(msg talkResultMsg) (tea.Model, tea.Cmd) {
+	m.talkPending = false
+	switch {
+	case msg.start && msg.err != nil:
+		m.endTalk()
+		m.setNotice("talk: "+msg.err.Error(), true)
+	case msg.start:
+		m.talkOn, m.talkSince = true, m.now()
+	default:
+		m.talkOn = false
+		if msg.err != nil {
+			m.setNotice("stop talk: "+msg.err.Error(), true)
+		}
+	}
+	return m, m.syncTalk()
+}
+
+// endTalk clears the talk state after the engine ended or rejected talk.
+func (m *Model) endTalk() {
+	m.talkOn, m.talkWant = false, false
+	m.key.reset()
+}
+
+// switchMode switches the talk key between toggle and the push-to-talk
+// mode, ending talk in progress.
+func (m Model) switchMode() (tea.Model, tea.Cmd) {
+	if m.key.mode == TalkToggle {
+		m.key.mode = TalkAuto
+	} else {
+		m.key.mode = TalkToggle
+	}
+	m.key.reset()
+	m.keys = newKeyMap(m.talkHelp())
+	m.talkWant = false
+	m.setNotice("talk mode: "+m.key.label(), false)
+	return m, m.syncTalk()
+}
+
+// setStatus stores a status snapshot and notices when the engine ended
+// talk by itself.
+func (m Model) setStatus(msg statusMsg) Model {
+	m.status, m.clock = msg.status, msg.at
+	if m.status.Relay != "" {
+		m.relay = m.status.Relay
+	}
+	if m.status.Handle != "" {
+		m.me = m.status.Handle
+	}
+	ended := m.talkOn && !m.talkPending && !msg.status.Talking &&
+		msg.at.Sub(m.talkSince) > engineEndGrace
+	if ended {
+		m.endTalk()
+		m.setNotice("talk ended by the engine", true)
+	}
+	return m
+}

@@ -1,0 +1,115 @@
+package tui
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/vm-voice/vm/client"
+)
+
+// updateGolden reports whether -update was given. The flag is defined by
+// github.com/charmbracelet/x/exp/golden, which teatest imports, so this
+// package reads it rather than defining it again.
+func updateGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+func TestViewGolden(t *testing.T) {
+	tests := []struct {
+		name          string
+		width, height int
+		setup         func(h *harness)
+	}{
+		{"idle", 80, 24, func(*harness) {}},
+		{"idle", 120, 40, func(*harness) {}},
+		{"talking", 80, 24, func(h *harness) {
+			h.send(tea.KeyboardEnhancementsMsg{Flags: 0b11})
+			h.send(press("space"))
+			h.advance(3 * time.Second)
+			h.fake.status.InputLevel = -18
+			h.send(statusMsg{h.fake.Status(), h.clock})
+			h.event(client.EngineEvent{Kind: client.EventTalkStarted, Conversation: "c.ops", Handle: "carol", MessageID: "o3"})
+		}},
+		{"live", 120, 40, func(h *harness) {
+			h.send(press("tab"))
+			h.send(press("2"))
+			h.send(press("z"))
+			h.send(press("a"))
+			h.event(client.EngineEvent{Kind: client.EventTalkStarted, Conversation: "d.alice.bob", Handle: "bob", MessageID: "m4"})
+			h.advance(4 * time.Second)
+			h.event(client.EngineEvent{Kind: client.EventPlaybackStarted, Conversation: "d.alice.bob", MessageID: "m2", Duration: 12 * time.Second})
+			h.event(client.EngineEvent{Kind: client.EventPlaybackProgress, MessageID: "m2", Position: 5 * time.Second, Duration: 12 * time.Second})
+		}},
+		{"no-devices", 80, 24, func(h *harness) {
+			h.fake.status.MicError = "no microphone found: plug one in or pass --mic NAME (vm devices lists them)"
+			h.fake.status.SpeakerError = "no audio output device: check that PulseAudio or ALSA is running"
+			h.fake.status.Connected = false
+			h.send(statusMsg{h.fake.Status(), h.clock})
+		}},
+		{"small", 39, 11, func(*harness) {}},
+		{"many", 80, 24, func(h *harness) {
+			t0 := time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC)
+			var msgs []client.MessageState
+			for i := range 40 {
+				msgs = append(msgs, client.MessageState{ID: string(rune('a' + i)), Conversation: "d.alice.bob",
+					Sender: "bob", Time: t0.Add(time.Duration(i) * time.Minute), Duration: time.Duration(i) * time.Second,
+					Listened: i < 30})
+			}
+			h.send(msgsMsg{conv: "d.alice.bob", msgs: msgs})
+		}},
+	}
+	for _, tt := range tests {
+		name := fmt.Sprintf("%s-%dx%d", tt.name, tt.width, tt.height)
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, TalkAuto, tt.width, tt.height)
+			tt.setup(h)
+			got := h.screen()
+			checkSize(t, got, tt.width, tt.height)
+			checkGolden(t, filepath.Join("testdata", name+".golden"), got)
+		})
+	}
+}
+
+// checkSize checks that a full-size screen has height lines of width
+// cells, so a resize leaves nothing of the previous frame behind.
+func checkSize(t *testing.T, screen string, width, height int) {
+	t.Helper()
+	if width < minWidth || height < minHeight {
+		return
+	}
+	lines := strings.Split(screen, "\n")
+	if len(lines) != height {
+		t.Errorf("got %d lines, want %d", len(lines), height)
+	}
+	for i, l := range lines {
+		if w := len([]rune(l)); w != width {
+			t.Errorf("line %d: got width %d, want %d: %q", i, w, width, l)
+		}
+	}
+}
+
+// checkGolden compares got with the golden file, or rewrites the file
+// with -update.
+func checkGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if updateGolden() {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file: %v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("view differs from %s (run go test -update after checking it):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}

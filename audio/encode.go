@@ -34,7 +34,7 @@ func EncodePCM(p *PCM, opt EncoderOptions) (*Encoded, error) {
 	}
 	mono := ToMono(p)
 	if len(mono.Samples) == 0 {
-		return nil, fmt.Errorf("encode: PCM contains no samples: %w", ErrTruncated)
+		return nil, kindErrorf(ErrTruncated, "encode: PCM contains no samples")
 	}
 	if !opusRates[mono.Rate] {
 		var err error

@@ -34,14 +34,14 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 }
 
 func (b *boundedReader) tooLarge() error {
-	return fmt.Errorf("input exceeds the limit of %d bytes: %w", b.max, ErrTooLarge)
+	return kindErrorf(ErrTooLarge, "input exceeds the limit of %d bytes", b.max)
 }
 
 // readFull fills p and maps a short read to ErrTruncated, naming the field.
 func (b *boundedReader) readFull(p []byte, field string) error {
 	_, err := io.ReadFull(b, p)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("read %s at offset %d: %w", field, b.count, ErrTruncated)
+		return kindErrorf(ErrTruncated, "truncated: the input ends inside the %s, at offset %d", field, b.count)
 	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", field, err)

@@ -79,7 +79,7 @@ func ReadOggOpus(r io.Reader, maxBytes int64) (*OggInfo, error) {
 		return nil, fmt.Errorf("read Ogg Opus: %w", mapOggError(err))
 	}
 	if len(f.Packets) == 0 {
-		return nil, fmt.Errorf("Ogg Opus stream contains no audio packets: %w", ErrTruncated)
+		return nil, kindErrorf(ErrTruncated, "Ogg Opus stream contains no audio packets")
 	}
 	return &OggInfo{
 		PreSkip:    f.Head.PreSkip,
@@ -98,19 +98,11 @@ func ReadOggOpus(r io.Reader, maxBytes int64) (*OggInfo, error) {
 func mapOggError(err error) error {
 	switch {
 	case errors.Is(err, oggopus.ErrTooLarge):
-		return oggError{ErrTooLarge, err}
+		return kindError{ErrTooLarge, err}
 	case errors.Is(err, oggopus.ErrTruncated):
-		return oggError{ErrTruncated, err}
+		return kindError{ErrTruncated, err}
 	case errors.Is(err, oggopus.ErrUnsupported):
-		return oggError{ErrUnsupported, err}
+		return kindError{ErrUnsupported, err}
 	}
-	return oggError{ErrNotAudio, err}
+	return kindError{ErrNotAudio, err}
 }
-
-// oggError is an oggopus error that also matches an audio sentinel.
-type oggError struct {
-	sentinel, err error
-}
-
-func (e oggError) Error() string   { return e.err.Error() }
-func (e oggError) Unwrap() []error { return []error{e.sentinel, e.err} }

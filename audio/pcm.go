@@ -5,9 +5,11 @@ import (
 	"time"
 )
 
-// MaxDecodeSamples bounds the samples (all channels together) that a decoder
-// produces from one input: 30 minutes of 48 kHz mono, about 346 MB as float32.
-const MaxDecodeSamples = SampleRate * 60 * 30
+// MaxDecodeFrames bounds the sample frames (samples per channel) that a
+// decoder produces from one input: 30 minutes at 48 kHz, about 346 MB as
+// mono float32. Interleaved output of several channels is bounded by the
+// caller's byte limit as well, because each input sample becomes one.
+const MaxDecodeFrames = SampleRate * 60 * 30
 
 // PCM is decoded audio: interleaved float32 samples in [-1,1].
 type PCM struct {

@@ -40,8 +40,8 @@ func Resample(p *PCM, rate int) (*PCM, error) {
 	}
 	inFrames := p.Frames()
 	outFrames := (int64(inFrames)*int64(rate) + int64(p.Rate)/2) / int64(p.Rate)
-	if outFrames*int64(p.Channels) > MaxDecodeSamples {
-		return nil, fmt.Errorf("resample: output of %d frames exceeds the limit of %d samples: %w", outFrames, MaxDecodeSamples, ErrTooLarge)
+	if outFrames > MaxDecodeFrames {
+		return nil, kindErrorf(ErrTooLarge, "resample: output of %d frames exceeds the limit of %d frames", outFrames, MaxDecodeFrames)
 	}
 	if inFrames == 0 || outFrames == 0 {
 		return &PCM{Rate: rate, Channels: p.Channels}, nil

@@ -53,17 +53,14 @@ type wavFormat struct {
 // DecodeWAV reads a RIFF WAV file of at most maxBytes bytes. It accepts
 // 8-bit unsigned, 16/24/32-bit integer, 32/64-bit float, A-law and µ-law
 // samples, plain or WAVE_FORMAT_EXTENSIBLE headers, chunks in any order, and
-// streaming files whose RIFF or data sizes are 0 or 0xFFFFFFFF.
+// streaming files whose RIFF or data sizes are 0 or 0xFFFFFFFF. The chunks
+// after the data chunk are not read when the fmt chunk came before it.
 func DecodeWAV(r io.Reader, maxBytes int64) (*PCM, error) {
-	br := newBoundedReader(r, maxBytes)
-	if err := readRIFFHeader(br); err != nil {
-		return nil, err
-	}
-	format, data, err := readWAVChunks(br)
+	w, err := openWAV(newBoundedReader(r, maxBytes))
 	if err != nil {
 		return nil, err
 	}
-	return format.decode(data)
+	return w.decode(false, 0)
 }
 
 func readRIFFHeader(br *boundedReader) error {
@@ -73,82 +70,98 @@ func readRIFFHeader(br *boundedReader) error {
 		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("empty WAV input: %w", ErrTruncated)
+		return kindErrorf(ErrTruncated, "empty WAV input")
 	}
 	if n >= 4 && string(hdr[:4]) == "RF64" {
-		return fmt.Errorf("RF64 WAV files are not supported: convert to a RIFF WAV under 4 GB: %w", ErrUnsupported)
+		return kindErrorf(ErrUnsupported, "RF64 WAV files are not supported: convert to a RIFF WAV under 4 GB")
 	}
 	if n >= 4 && string(hdr[:4]) != "RIFF" {
-		return fmt.Errorf("missing RIFF header, got %q: %w", hdr[:4], ErrNotAudio)
+		return kindErrorf(ErrNotAudio, "missing RIFF header, got %q", hdr[:4])
 	}
 	if n < 12 {
-		return fmt.Errorf("read RIFF header: %d of 12 bytes: %w", n, ErrTruncated)
+		return kindErrorf(ErrTruncated, "read RIFF header: %d of 12 bytes", n)
 	}
 	if string(hdr[8:12]) != "WAVE" {
-		return fmt.Errorf("RIFF form type %q is not WAVE: %w", hdr[8:12], ErrNotAudio)
+		return kindErrorf(ErrNotAudio, "RIFF form type %q is not WAVE", hdr[8:12])
 	}
 	return nil
 }
 
-// readWAVChunks walks the chunks until the input ends and returns the fmt
-// chunk and the raw sample bytes of the data chunk.
-func readWAVChunks(br *boundedReader) (*wavFormat, []byte, error) {
-	var format *wavFormat
-	var data []byte
-	haveData := false
-chunks:
+// openWAV reads the RIFF header and the chunks up to the data chunk. When
+// the fmt chunk comes first it stops at the start of the sample bytes, so
+// they can be converted as they are read. Otherwise it reads the sample
+// bytes into memory and walks on until it finds the fmt chunk.
+func openWAV(br *boundedReader) (*wavStream, error) {
+	if err := readRIFFHeader(br); err != nil {
+		return nil, err
+	}
+	w := &wavStream{br: br}
 	for {
 		var hdr [8]byte
 		n, err := io.ReadFull(br, hdr[:])
 		if n == 0 && errors.Is(err, io.EOF) {
-			break
+			return w.checkChunks()
 		}
 		if errors.Is(err, ErrTooLarge) {
-			return nil, nil, err
+			return nil, err
 		}
 		if err != nil {
-			if haveData && format != nil {
-				break chunks // trailing bytes after the last chunk
+			if w.haveData && w.format != nil {
+				return w, nil // trailing bytes after the last chunk
 			}
-			return nil, nil, fmt.Errorf("read chunk header at offset %d: %w", br.count-int64(n), ErrTruncated)
+			return nil, kindErrorf(ErrTruncated, "read chunk header at offset %d", br.count-int64(n))
 		}
 		id, size := string(hdr[:4]), binary.LittleEndian.Uint32(hdr[4:])
-		switch {
-		case id == "fmt ":
-			if format, err = readFmtChunk(br, size); err != nil {
-				return nil, nil, err
-			}
-		case id == "data" && !haveData:
-			haveData = true
-			// NOTE: a data chunk of size 0 is read as a streaming chunk, so a
-			// truly empty data chunk followed by other chunks is misread.
-			streaming := size == 0 || size == 0xFFFFFFFF
-			if data, err = readDataChunk(br, size, streaming); err != nil {
-				return nil, nil, err
-			}
-			if streaming {
-				return checkChunks(format, haveData, data)
-			}
-		default:
-			if err := skipChunk(br, id, size); err != nil {
-				if haveData && format != nil && errors.Is(err, ErrTruncated) {
-					break chunks // a damaged trailing chunk does not affect the audio
-				}
-				return nil, nil, err
-			}
+		done, err := w.readChunk(id, size)
+		if err != nil || done {
+			return w, err
 		}
 	}
-	return checkChunks(format, haveData, data)
 }
 
-func checkChunks(format *wavFormat, haveData bool, data []byte) (*wavFormat, []byte, error) {
-	if format == nil {
-		return nil, nil, fmt.Errorf("WAV has no fmt chunk: %w", ErrNotAudio)
+// readChunk reads one chunk after its header. It reports done when the
+// stream is ready for decoding.
+func (w *wavStream) readChunk(id string, size uint32) (done bool, err error) {
+	switch {
+	case id == "fmt ":
+		w.format, err = readFmtChunk(w.br, size)
+		return false, err
+	case id == "data" && !w.haveData:
+		w.haveData = true
+		// NOTE: a data chunk of size 0 is read as a streaming chunk, so a
+		// truly empty data chunk followed by other chunks is misread.
+		w.streaming = size == 0 || size == 0xFFFFFFFF
+		w.dataSize = int64(size)
+		if w.format != nil {
+			return true, nil
+		}
+		if w.buffered, err = readDataChunk(w.br, size, w.streaming); err != nil {
+			return false, err
+		}
+		if w.streaming {
+			_, err := w.checkChunks()
+			return true, err
+		}
+		w.dataSize = int64(len(w.buffered))
+		return false, nil
 	}
-	if !haveData {
-		return nil, nil, fmt.Errorf("WAV has no data chunk: %w", ErrTruncated)
+	if err := skipChunk(w.br, id, size); err != nil {
+		if w.haveData && w.format != nil && errors.Is(err, ErrTruncated) {
+			return true, nil // a damaged trailing chunk does not affect the audio
+		}
+		return false, err
 	}
-	return format, data, nil
+	return false, nil
+}
+
+func (w *wavStream) checkChunks() (*wavStream, error) {
+	if w.format == nil {
+		return nil, kindErrorf(ErrNotAudio, "WAV has no fmt chunk")
+	}
+	if !w.haveData {
+		return nil, kindErrorf(ErrTruncated, "WAV has no data chunk")
+	}
+	return w, nil
 }
 
 // readDataChunk reads size bytes of samples plus the pad byte, or everything
@@ -160,7 +173,7 @@ func readDataChunk(br *boundedReader, size uint32, streaming bool) ([]byte, erro
 	}
 	data, err := br.readUpTo(n)
 	if errors.Is(err, io.EOF) && !streaming {
-		return nil, fmt.Errorf("data chunk claims %d bytes but the input ends after %d: %w", size, len(data), ErrTruncated)
+		return nil, kindErrorf(ErrTruncated, "data chunk claims %d bytes but the input ends after %d", size, len(data))
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("read data chunk: %w", err)
@@ -179,7 +192,7 @@ func skipChunk(br *boundedReader, id string, size uint32) error {
 		if copied == n-1 && size&1 == 1 {
 			return nil // only the pad byte is missing
 		}
-		return fmt.Errorf("chunk %q claims %d bytes but the input ends after %d: %w", id, size, copied, ErrTruncated)
+		return kindErrorf(ErrTruncated, "chunk %q claims %d bytes but the input ends after %d", id, size, copied)
 	}
 	if err != nil {
 		return fmt.Errorf("skip chunk %q: %w", id, err)
@@ -189,7 +202,7 @@ func skipChunk(br *boundedReader, id string, size uint32) error {
 
 func readFmtChunk(br *boundedReader, size uint32) (*wavFormat, error) {
 	if size < 16 || size > maxFmtChunk {
-		return nil, fmt.Errorf("invalid fmt chunk size %d: want 16 to %d bytes: %w", size, maxFmtChunk, ErrNotAudio)
+		return nil, kindErrorf(ErrNotAudio, "invalid fmt chunk size %d: want 16 to %d bytes", size, maxFmtChunk)
 	}
 	buf := make([]byte, size+size&1)
 	if err := br.readFull(buf[:size], "fmt chunk"); err != nil {
@@ -224,11 +237,11 @@ func parseFmt(b []byte) (*wavFormat, error) {
 // WAVE_FORMAT_EXTENSIBLE header.
 func (f *wavFormat) parseExtensible(b []byte) error {
 	if len(b) < 40 {
-		return fmt.Errorf("WAVE_FORMAT_EXTENSIBLE fmt chunk has %d bytes, want 40: %w", len(b), ErrNotAudio)
+		return kindErrorf(ErrNotAudio, "WAVE_FORMAT_EXTENSIBLE fmt chunk has %d bytes, want 40", len(b))
 	}
 	guid := b[24:40]
 	if !bytes.Equal(guid[2:], extensibleSuffix) {
-		return fmt.Errorf("unsupported WAVE_FORMAT_EXTENSIBLE sub-format GUID %x: convert to PCM WAV or Ogg Opus: %w", guid, ErrUnsupported)
+		return kindErrorf(ErrUnsupported, "unsupported WAVE_FORMAT_EXTENSIBLE sub-format GUID %x: convert to PCM WAV or Ogg Opus", guid)
 	}
 	f.tag = binary.LittleEndian.Uint16(guid)
 	return nil
@@ -239,10 +252,10 @@ func (f *wavFormat) check() error {
 		return err
 	}
 	if f.channels < 1 || f.channels > maxWAVChannels {
-		return fmt.Errorf("unsupported WAV channel count %d: want 1 to %d: %w", f.channels, maxWAVChannels, ErrUnsupported)
+		return kindErrorf(ErrUnsupported, "unsupported WAV channel count %d: want 1 to %d", f.channels, maxWAVChannels)
 	}
 	if f.rate < minWAVRate || f.rate > maxWAVRate {
-		return fmt.Errorf("unsupported WAV sample rate %d Hz: want %d to %d Hz: %w", f.rate, minWAVRate, maxWAVRate, ErrUnsupported)
+		return kindErrorf(ErrUnsupported, "unsupported WAV sample rate %d Hz: want %d to %d Hz", f.rate, minWAVRate, maxWAVRate)
 	}
 	return nil
 }
@@ -261,31 +274,12 @@ func (f *wavFormat) checkEncoding() error {
 		if name == "" {
 			name = "unknown"
 		}
-		return fmt.Errorf("unsupported WAV format tag 0x%04X (%s): convert to PCM WAV or Ogg Opus: %w", f.tag, name, ErrUnsupported)
+		return kindErrorf(ErrUnsupported, "unsupported WAV format tag 0x%04X (%s): convert to PCM WAV or Ogg Opus", f.tag, name)
 	}
 	if !valid {
-		return fmt.Errorf("unsupported %d-bit samples for WAV format tag 0x%04X: convert to 16-bit PCM WAV: %w", f.bits, f.tag, ErrUnsupported)
+		return kindErrorf(ErrUnsupported, "unsupported %d-bit samples for WAV format tag 0x%04X: convert to 16-bit PCM WAV", f.bits, f.tag)
 	}
 	return nil
-}
-
-// decode converts raw sample bytes to PCM, dropping a trailing partial frame.
-func (f *wavFormat) decode(data []byte) (*PCM, error) {
-	width := f.bits / 8
-	frames := len(data) / (width * f.channels)
-	if frames == 0 {
-		return nil, fmt.Errorf("WAV data chunk contains no complete sample frame: %w", ErrTruncated)
-	}
-	n := frames * f.channels
-	if n > MaxDecodeSamples {
-		return nil, fmt.Errorf("WAV contains %d samples, more than the limit of %d: %w", n, MaxDecodeSamples, ErrTooLarge)
-	}
-	out := make([]float32, n)
-	convert := f.converter()
-	for i := range out {
-		out[i] = convert(data[i*width : (i+1)*width])
-	}
-	return &PCM{Rate: f.rate, Channels: f.channels, Samples: out}, nil
 }
 
 // converter returns the function that maps one stored sample to [-1,1].
@@ -363,7 +357,7 @@ func EncodeWAV(w io.Writer, p *PCM) error {
 	}
 	dataSize := int64(len(p.Samples)) * 2
 	if dataSize > math.MaxUint32-36 || p.Channels > math.MaxUint16 {
-		return fmt.Errorf("encode WAV: %d samples in %d channels do not fit a RIFF file: %w", len(p.Samples), p.Channels, ErrTooLarge)
+		return kindErrorf(ErrTooLarge, "encode WAV: %d samples in %d channels do not fit a RIFF file", len(p.Samples), p.Channels)
 	}
 	hdr := wavHeader(p.Rate, p.Channels, uint32(dataSize))
 	buf := make([]byte, 0, len(hdr)+int(dataSize))

@@ -253,7 +253,46 @@ func (e *Engine) Conversations(ctx context.Context) ([]ConversationState, error)
 	for _, c := range convs {
 		out = append(out, e.conversationState(ctx, s, c))
 	}
-	return out, nil
+	return append(out, e.liveOnlyConversations(s, out)...), nil
+}
+
+// liveOnlyConversations returns the conversations with a transmission in
+// progress that listed lacks. The relay lists a conversation once it has
+// a stored message, so a first message that is still live would
+// otherwise not show.
+func (e *Engine) liveOnlyConversations(s *Session, listed []ConversationState) []ConversationState {
+	known := map[string]bool{}
+	for _, c := range listed {
+		known[c.ID] = true
+	}
+	byConv := map[string]*ConversationState{}
+	var order []string
+	e.mu.Lock()
+	for _, in := range e.talks {
+		if known[in.conv] {
+			continue
+		}
+		c := byConv[in.conv]
+		if c == nil {
+			c = &ConversationState{ID: in.conv, Display: proto.DisplayConversation(in.conv, s.Me())}
+			byConv[in.conv] = c
+			order = append(order, in.conv)
+		}
+		c.Talking = append(c.Talking, in.sender)
+		if e.online[in.sender] {
+			c.Online = append(c.Online, in.sender)
+		}
+	}
+	e.mu.Unlock()
+	sort.Strings(order)
+	out := make([]ConversationState, 0, len(order))
+	for _, id := range order {
+		c := byConv[id]
+		sort.Strings(c.Talking)
+		sort.Strings(c.Online)
+		out = append(out, *c)
+	}
+	return out
 }
 
 // conversationState fills in presence and talkers of one conversation.

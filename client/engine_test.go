@@ -235,6 +235,40 @@ func TestEngineRepairsLossyLiveCopy(t *testing.T) {
 	}
 }
 
+func TestEngineListsFirstLiveConversation(t *testing.T) {
+	sp := loadSpeech(t)
+	srv := startLiveRelay(t)
+	addr := srv.Addr().String()
+	alicePaths := engineUser(t, srv, "alice")
+	bobPaths := engineUser(t, srv, "bob")
+	bob := startEngine(t, EngineOptions{Paths: bobPaths, Relay: addr, OpenCapture: noMic, OpenPlayback: noSpeaker})
+	mic := newFakeMic(sp.pcm, proto.FrameDuration, 1)
+	alice := startEngine(t, EngineOptions{Paths: alicePaths, Relay: addr,
+		OpenCapture: func(string) (audio.FrameSource, error) { return mic, nil }, OpenPlayback: noSpeaker})
+
+	// alice and bob have no stored message, so only the live talk makes
+	// the conversation.
+	conv := proto.DirectConversation("alice", "bob")
+	if err := alice.StartTalk(conv); err != nil {
+		t.Fatalf("StartTalk: %v", err)
+	}
+	defer alice.StopTalk()
+	waitEvent(t, bob, EventTalkStarted)
+	convs, err := bob.Conversations(t.Context())
+	if err != nil {
+		t.Fatalf("Conversations: %v", err)
+	}
+	if len(convs) != 1 {
+		t.Fatalf("got conversations %+v, want only %s", convs, conv)
+	}
+	if got := convs[0]; got.ID != conv || got.Display != "@alice" {
+		t.Errorf("got conversation %s shown as %q, want %s shown as @alice", got.ID, got.Display, conv)
+	}
+	if got := convs[0].Talking; len(got) != 1 || got[0] != "alice" {
+		t.Errorf("got talking %q, want [alice]", got)
+	}
+}
+
 func TestEngineWithoutAudioDevices(t *testing.T) {
 	srv := startLiveRelay(t)
 	paths := engineUser(t, srv, "carol")

@@ -19,6 +19,16 @@ import (
 // binDir holds the vm and relay binaries that TestMain builds.
 var binDir string
 
+// buildVersion is the version TestMain builds into both binaries, set as
+// scripts/build.sh sets it.
+const buildVersion = "e2e-build"
+
+// versionFlags sets the version variable that each binary prints.
+var versionFlags = map[string]string{
+	"vm":    "-X main.version=" + buildVersion,
+	"relay": "-X github.com/vm-voice/vm/relay.Version=" + buildVersion,
+}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "vm-e2e-bin")
 	if err != nil {
@@ -36,7 +46,7 @@ func TestMain(m *testing.M) {
 
 func build() int {
 	for _, name := range []string{"vm", "relay"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, name), "../cmd/"+name)
+		cmd := exec.Command("go", "build", "-ldflags", versionFlags[name], "-o", filepath.Join(binDir, name), "../cmd/"+name)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n", name, err)
@@ -66,12 +76,12 @@ var (
 
 // startRelay starts `relay serve` on a free loopback port with its data
 // in dir, waits until it listens, and stops it when the test ends.
-func startRelay(t *testing.T, dir string, args ...string) *relayProc {
+func startRelay(t testing.TB, dir string, args ...string) *relayProc {
 	t.Helper()
 	return startRelayOn(t, dir, "127.0.0.1:0", args...)
 }
 
-func startRelayOn(t *testing.T, dir, listen string, args ...string) *relayProc {
+func startRelayOn(t testing.TB, dir, listen string, args ...string) *relayProc {
 	t.Helper()
 	argv := append([]string{"serve", "--listen", listen, "--data", dir}, args...)
 	cmd := exec.Command(filepath.Join(binDir, "relay"), argv...)
@@ -111,7 +121,7 @@ func startRelayOn(t *testing.T, dir, listen string, args ...string) *relayProc {
 }
 
 // Stop sends SIGTERM and waits for the relay to exit.
-func (p *relayProc) Stop(t *testing.T) {
+func (p *relayProc) Stop(t testing.TB) {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -157,7 +167,7 @@ type result struct {
 }
 
 // vm runs the vm binary with --home home and returns its output.
-func vm(t *testing.T, home string, args ...string) result {
+func vm(t testing.TB, home string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -176,7 +186,7 @@ func vm(t *testing.T, home string, args ...string) result {
 }
 
 // mustVM runs vm and fails the test unless it exits 0.
-func mustVM(t *testing.T, home string, args ...string) string {
+func mustVM(t testing.TB, home string, args ...string) string {
 	t.Helper()
 	r := vm(t, home, args...)
 	if r.Code != 0 {
@@ -186,7 +196,7 @@ func mustVM(t *testing.T, home string, args ...string) string {
 }
 
 // newUser makes an identity under a fresh home and registers handle.
-func newUser(t *testing.T, relay *relayProc, handle string) string {
+func newUser(t testing.TB, relay *relayProc, handle string) string {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), handle)
 	mustVM(t, home, "init")
@@ -195,7 +205,7 @@ func newUser(t *testing.T, relay *relayProc, handle string) string {
 }
 
 // fetchFiles runs vm fetch into out and returns the paths it printed.
-func fetchFiles(t *testing.T, home, out string, args ...string) []string {
+func fetchFiles(t testing.TB, home, out string, args ...string) []string {
 	t.Helper()
 	stdout := mustVM(t, home, append([]string{"fetch", "--out", out}, args...)...)
 	return strings.Fields(stdout)

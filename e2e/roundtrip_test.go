@@ -15,7 +15,7 @@ import (
 const speechFile = "../testdata/speech-16k.wav"
 
 // loadSpeech returns the test speech as 48 kHz mono.
-func loadSpeech(t *testing.T, path string) *audio.PCM {
+func loadSpeech(t testing.TB, path string) *audio.PCM {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

@@ -38,7 +38,8 @@ func (ss *session) handleLogin(ctx context.Context, l *pb.Login) (*pb.Response, 
 	if handle != "" {
 		ss.setHandle(handle)
 	}
-	ss.logger().Info("login", "peer", handle, "client_version", l.ClientVersion)
+	// The session's logger carries peer once the handle is known.
+	ss.logger().Info("login", "registered", handle != "", "client_version", l.ClientVersion)
 	return &pb.Response{Body: &pb.Response_Login{Login: &pb.LoginResult{
 		Registered:      handle != "",
 		Handle:          handle,
@@ -84,7 +85,7 @@ func (ss *session) handleRegister(ctx context.Context, r *pb.Register) (*pb.Resp
 		return nil, registerError(r.Handle, err)
 	}
 	ss.setHandle(r.Handle)
-	ss.logger().Info("registered", "peer", r.Handle)
+	ss.logger().Info("registered")
 	return registerResult(r.Handle), nil
 }
 

@@ -77,9 +77,10 @@ func (ss *session) handleLeaveChannel(ctx context.Context, me string, r *pb.Leav
 	return channelResponse(c), nil
 }
 
-// handleListMembers returns a channel's record. Any registered user may
-// read it, as any registered user may join.
-func (ss *session) handleListMembers(ctx context.Context, r *pb.ListMembers) (*pb.Response, error) {
+// handleListMembers returns a channel's record to its members. Any
+// registered user may join a channel, but who is in it stays between its
+// members.
+func (ss *session) handleListMembers(ctx context.Context, me string, r *pb.ListMembers) (*pb.Response, error) {
 	if err := checkChannelName(r.Name); err != nil {
 		return nil, err
 	}
@@ -87,7 +88,29 @@ func (ss *session) handleListMembers(ctx context.Context, r *pb.ListMembers) (*p
 	if err != nil {
 		return nil, channelError(r.Name, err)
 	}
+	if !c.HasMember(me) {
+		return nil, errorf(pb.ErrorCode_ERROR_CODE_FORBIDDEN,
+			"not a member of #%s: join it first (vm channel join %s) to list its members", r.Name, r.Name)
+	}
 	return channelResponse(c), nil
+}
+
+// checkPeerExists returns a NOT_FOUND error when the other member of a
+// direct conversation has no handle on the relay, so that a misspelt
+// name fails instead of listing an empty conversation.
+func (ss *session) checkPeerExists(ctx context.Context, me string, members []string) error {
+	peer := members[0]
+	if peer == me {
+		peer = members[1]
+	}
+	_, err := ss.s.meta.User(ctx, peer)
+	if errors.Is(err, meta.ErrNotFound) {
+		return errorf(pb.ErrorCode_ERROR_CODE_NOT_FOUND, "unknown user @%s: no such handle on this relay; check the spelling", peer)
+	}
+	if err != nil {
+		return unavailable("look up user", err)
+	}
+	return nil
 }
 
 // checkAccess returns nil when me may read conv: a direct conversation
@@ -98,10 +121,10 @@ func (ss *session) checkAccess(ctx context.Context, me, conv string) error {
 		return errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "invalid conversation id %q: use the id a conversation list returns", conv)
 	}
 	if channel == "" {
-		if members[0] == me || members[1] == me {
-			return nil
+		if members[0] != me && members[1] != me {
+			return errorf(pb.ErrorCode_ERROR_CODE_FORBIDDEN, "conversation %s is not yours", conv)
 		}
-		return errorf(pb.ErrorCode_ERROR_CODE_FORBIDDEN, "conversation %s is not yours", conv)
+		return ss.checkPeerExists(ctx, me, members)
 	}
 	c, err := ss.s.meta.Channel(ctx, channel)
 	if err != nil {

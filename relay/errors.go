@@ -47,9 +47,12 @@ func toProto(err error) *pb.Error {
 // QUIC application error codes the relay closes connections and streams
 // with.
 const (
-	codeOK             = 0x0
-	codeLoginFailed    = 0x10
-	codeShutdown       = 0x11
-	codeProtocol       = 0x12
-	codeStreamRejected = 0x20
+	codeOK          = 0x0
+	codeLoginFailed = 0x10
+	codeShutdown    = 0x11
+	codeProtocol    = 0x12
+	// codeTooManyConnections closes a connection over the relay's
+	// connection limit.
+	codeTooManyConnections = 0x13
+	codeStreamRejected     = 0x20
 )

@@ -65,6 +65,7 @@ func TestHostileUploads(t *testing.T) {
 		{name: "encrypted", records: frameRecord(proto.Frame{Flags: proto.FlagFirst | proto.FlagEncrypted, KeyID: 1, Payload: testPacket(0)}), want: bad},
 		{name: "bad message id", edit: func(up *pb.Upload) { up.MessageId = "msg.>" }, records: testRecords(2, 0), want: bad},
 		{name: "future message id", edit: func(up *pb.Upload) { up.MessageId = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ" }, records: testRecords(2, 0), want: bad},
+		{name: "message id of 1970", edit: func(up *pb.Upload) { up.MessageId = idAt(time.UnixMilli(1)) }, records: testRecords(2, 0), want: bad},
 		{name: "stereo", edit: func(up *pb.Upload) { up.Channels = 2 }, records: testRecords(2, 0), want: bad},
 		{name: "sample rate", edit: func(up *pb.Upload) { up.SampleRate = 44100 }, records: testRecords(2, 0), want: bad},
 		{name: "pre-skip", edit: func(up *pb.Upload) { up.PreSkip = 60000 }, records: testRecords(2, 0), want: bad},

@@ -11,10 +11,13 @@ import (
 type metrics struct {
 	reg         *prometheus.Registry
 	connections prometheus.Gauge
-	uploads     prometheus.Counter
-	uploadBytes prometheus.Counter
-	duplicates  prometheus.Counter
-	errors      *prometheus.CounterVec
+	// connectionsRejected counts connections closed for the connection
+	// limit.
+	connectionsRejected prometheus.Counter
+	uploads             prometheus.Counter
+	uploadBytes         prometheus.Counter
+	duplicates          prometheus.Counter
+	errors              *prometheus.CounterVec
 
 	subscribers prometheus.Gauge
 	talks       prometheus.Gauge
@@ -46,6 +49,9 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vm_relay_connections", Help: "Client connections open now.",
+		}),
+		connectionsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vm_relay_connections_rejected_total", Help: "Client connections closed at once because the relay had its maximum open.",
 		}),
 		uploads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vm_relay_uploads_stored_total", Help: "Messages stored durably.",
@@ -83,7 +89,7 @@ func newMetrics() *metrics {
 		fanoutSendError: dropped.WithLabelValues("send_error"),
 		fanoutTooLarge:  dropped.WithLabelValues("too_large"),
 	}
-	m.reg.MustRegister(m.connections, m.uploads, m.uploadBytes, m.duplicates, m.errors,
+	m.reg.MustRegister(m.connections, m.connectionsRejected, m.uploads, m.uploadBytes, m.duplicates, m.errors,
 		m.subscribers, m.talks, m.feedsLagged, m.datagramsIn, ignored, m.datagramsSent, dropped,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m

@@ -18,6 +18,9 @@
 //	blobs/<id[:6]>/<id>.<sender>.<conversation>.ogg
 //	                           one Ogg Opus file per message (see package blob)
 //	invites/<sha256 of token>  one empty file per unused invite token
+//	relay.lock                 pid of the running relay, which holds an
+//	                           exclusive flock on it so no second relay
+//	                           can use the directory
 //
 // An upload is acknowledged only after its blob is fsynced and renamed and
 // its metadata is fsynced by JetStream.
@@ -48,6 +51,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -71,6 +75,9 @@ const (
 const (
 	DefaultMaxMessageDuration = 5 * time.Minute
 	DefaultMaxMessageBytes    = 4 << 20
+	// DefaultMaxConnections is an estimate of what one relay process
+	// serves comfortably, not a measured capacity.
+	DefaultMaxConnections = 1000
 )
 
 // Limits on what one client controls.
@@ -129,6 +136,9 @@ type Config struct {
 	// sender; over it, the sender's oldest messages are deleted. Zero
 	// means no limit.
 	RetentionUserQuota int64
+	// MaxConnections is the maximum number of client connections open at
+	// once; the relay closes each connection over it at once.
+	MaxConnections int
 }
 
 // Blob stores a relay can keep message audio in.
@@ -150,6 +160,9 @@ func (c *Config) setDefaults() {
 	if c.OrphanGrace == 0 {
 		c.OrphanGrace = DefaultOrphanGrace
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
 }
 
 func (c *Config) validate() error {
@@ -170,6 +183,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("invalid orphan grace %s: use a positive duration", c.OrphanGrace)
 	case c.RetentionMaxAge < 0:
 		return fmt.Errorf("invalid retention max age %s: use 0 (keep forever) or a positive duration", c.RetentionMaxAge)
+	case c.MaxConnections < 1 || c.MaxConnections > 1_000_000:
+		return fmt.Errorf("invalid max connections %d: use 1 to 1000000", c.MaxConnections)
 	case c.RetentionUserQuota < 0:
 		return fmt.Errorf("invalid retention user quota %d: use 0 (no limit) or a number of bytes", c.RetentionUserQuota)
 	}
@@ -182,20 +197,27 @@ type Server struct {
 	log         *slog.Logger
 	tls         *tls.Config
 	fingerprint string
-	transport   *quic.Transport
-	listener    *quic.Listener
-	httpLn      net.Listener
-	nats        *meta.Embedded
-	meta        meta.Store
-	blobs       blob.Store
-	invites     *inviteStore
-	metrics     *metrics
-	hub         *hub
+	// lock is the data directory's lock file, held while the server runs.
+	lock      *os.File
+	transport *quic.Transport
+	listener  *quic.Listener
+	httpLn    net.Listener
+	nats      *meta.Embedded
+	meta      meta.Store
+	blobs     blob.Store
+	invites   *inviteStore
+	metrics   *metrics
+	hub       *hub
 
 	// now returns the current time; tests replace it.
 	now func() time.Time
 	// sessions counts running sessions, so Run can wait for them.
 	sessions sync.WaitGroup
+	// openConns counts the connections accepted and not yet ended, against
+	// cfg.MaxConnections.
+	openConns atomic.Int64
+	// overLimit logs the connections closed for the limit.
+	overLimit repeatLog
 	// health remembers the last health check's outcome, so a fault is
 	// logged when it starts and when it clears, not on every check.
 	health healthState
@@ -207,10 +229,12 @@ type Server struct {
 	sentHookForTest func(time.Duration)
 }
 
-// New validates cfg, creates the data directory, loads or creates the TLS
-// certificate, starts the embedded NATS server and binds the UDP socket
-// and the HTTP listener. Addr is valid once New returns. Run must follow,
-// or the resources New took stay taken.
+// New validates cfg, creates and locks the data directory, loads or
+// creates the TLS certificate, starts the embedded NATS server and binds
+// the UDP socket and the HTTP listener. Addr is valid once New returns.
+// Run must follow, or the resources New took stay taken. A data directory
+// that another relay holds fails with an error that matches
+// ErrDataDirInUse.
 func New(cfg Config, log *slog.Logger) (*Server, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -219,7 +243,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, now: time.Now, metrics: newMetrics()}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, lock: lock, now: time.Now, metrics: newMetrics()}
 	s.hub = newHub(log, s.metrics)
 	if err := s.open(); err != nil {
 		s.close()
@@ -301,6 +329,11 @@ func (s *Server) close() {
 	if s.nats != nil {
 		s.nats.Close()
 	}
+	// The lock goes last, so a relay that starts next finds the stores
+	// closed.
+	if s.lock != nil {
+		s.lock.Close()
+	}
 }
 
 // Addr returns the UDP address the server listens on.
@@ -368,11 +401,33 @@ func (s *Server) acceptLoop(ctx, hard context.Context) error {
 			}
 			return fmt.Errorf("accept connection: %w", err)
 		}
+		if !s.admit(conn) {
+			continue
+		}
 		ss := newSession(s, conn)
 		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()
+			defer s.openConns.Add(-1)
 			ss.run(ctx, hard)
 		}()
 	}
+}
+
+// admit counts a new connection against cfg.MaxConnections. Over the
+// limit it closes the connection with an error the client shows, and
+// reports false.
+func (s *Server) admit(conn *quic.Conn) bool {
+	if s.openConns.Add(1) <= int64(s.cfg.MaxConnections) {
+		return true
+	}
+	s.openConns.Add(-1)
+	s.metrics.connectionsRejected.Inc()
+	if n, ok := s.overLimit.note(s.now()); ok {
+		s.log.Warn("connections rejected over the limit", "count", n, "max_connections", s.cfg.MaxConnections,
+			"remote_addr", conn.RemoteAddr().String())
+	}
+	conn.CloseWithError(codeTooManyConnections,
+		fmt.Sprintf("relay at its limit of %d connections; try again later", s.cfg.MaxConnections))
+	return false
 }

@@ -183,7 +183,9 @@ func TestChannels(t *testing.T) {
 		{"list members", "bob", "members", "ops", 0, []string{"alice", "bob"}},
 		{"leave", "alice", "leave", "ops", 0, []string{"bob"}},
 		{"leave again", "alice", "leave", "ops", pb.ErrorCode_ERROR_CODE_FORBIDDEN, nil},
-		{"members after leave", "alice", "members", "ops", 0, []string{"bob"}},
+		{"members after leave", "alice", "members", "ops", pb.ErrorCode_ERROR_CODE_FORBIDDEN, nil},
+		{"members as the last member", "bob", "members", "ops", 0, []string{"bob"}},
+		{"members of unknown", "bob", "members", "dev", pb.ErrorCode_ERROR_CODE_NOT_FOUND, nil},
 	}
 	for _, st := range steps {
 		res := users[st.user].do(channelRequest(st.kind, st.channel))

@@ -21,6 +21,8 @@ type session struct {
 	s       *Server
 	conn    *quic.Conn
 	limiter *rate.Limiter
+	// limited logs the requests that limiter rejects.
+	limited repeatLog
 
 	// publicKey is the Ed25519 key that logged in. Login sets it once,
 	// before any other request runs.
@@ -98,6 +100,9 @@ func (ss *session) run(ctx, hard context.Context) {
 	g.Wait()
 	stopDatagrams()
 	<-datagramsDone
+	if n := ss.limited.flush(); n > 0 {
+		ss.logger().Info("requests rate limited", "count", n, "rate", requestRate)
+	}
 	if ctx.Err() != nil {
 		ss.conn.CloseWithError(codeShutdown, "relay shutting down")
 	} else {
@@ -151,8 +156,7 @@ func (ss *session) login(ctx context.Context) error {
 func (ss *session) serveStream(ctx context.Context, str *quic.Stream) {
 	defer str.CancelRead(codeOK)
 	if !ss.limiter.Allow() {
-		ss.reply(str, nil, errorf(pb.ErrorCode_ERROR_CODE_RATE_LIMITED,
-			"too many requests: the relay allows %d per second per connection; retry later", requestRate))
+		ss.rejectRateLimited(str)
 		return
 	}
 	str.SetReadDeadline(time.Now().Add(requestTimeout))
@@ -184,6 +188,19 @@ func (ss *session) serveStream(ctx context.Context, str *quic.Stream) {
 	ss.reply(str, res, err)
 }
 
+// rejectRateLimited replies RATE_LIMITED to a request over the
+// connection's rate. It counts the reply in the metrics like any error,
+// but logs it through ss.limited, because a client can send thousands a
+// second.
+func (ss *session) rejectRateLimited(str *quic.Stream) {
+	err := errorf(pb.ErrorCode_ERROR_CODE_RATE_LIMITED,
+		"too many requests: the relay allows %d per second per connection; retry later", requestRate)
+	if n, ok := ss.limited.note(ss.s.now()); ok {
+		ss.logger().Info("requests rate limited", "count", n, "rate", requestRate)
+	}
+	ss.respond(str, nil, err)
+}
+
 // dispatch runs the handler of a request that gets a single response.
 func (ss *session) dispatch(ctx context.Context, req *pb.Request) (*pb.Response, error) {
 	if r := req.GetRegister(); r != nil {
@@ -207,7 +224,7 @@ func (ss *session) dispatch(ctx context.Context, req *pb.Request) (*pb.Response,
 	case *pb.Request_LeaveChannel:
 		return ss.handleLeaveChannel(ctx, me, b.LeaveChannel)
 	case *pb.Request_ListMembers:
-		return ss.handleListMembers(ctx, b.ListMembers)
+		return ss.handleListMembers(ctx, me, b.ListMembers)
 	case *pb.Request_ListConversations:
 		return ss.handleListConversations(ctx, me)
 	case *pb.Request_ListMessages:
@@ -235,9 +252,16 @@ func (ss *session) registered() (string, error) {
 // side. It logs errors and counts them by code.
 func (ss *session) reply(str *quic.Stream, res *pb.Response, err error) {
 	if err != nil {
+		ss.logError(err)
+	}
+	ss.respond(str, res, err)
+}
+
+// respond is reply without the log line.
+func (ss *session) respond(str *quic.Stream, res *pb.Response, err error) {
+	if err != nil {
 		res = &pb.Response{Error: toProto(err)}
 		ss.s.metrics.errors.WithLabelValues(res.Error.Code.String()).Inc()
-		ss.logError(err)
 	}
 	str.SetWriteDeadline(time.Now().Add(requestTimeout))
 	if werr := proto.WriteMessage(str, res); werr != nil {

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -16,8 +17,14 @@ const (
 	maxPreSkip = proto.SampleRate / 10
 	// maxInputRate bounds the informational input sample rate.
 	maxInputRate = 768000
-	// maxFutureSkew is how far in the future a message id's time may be.
+	// maxFutureSkew is how far in the future a message id's time, or the
+	// creation time, may be.
 	maxFutureSkew = time.Hour
+	// maxPastSkew is how far in the past they may be. A sender's retries
+	// end within seconds, so only a wrong clock or a forged id is older,
+	// and such a message would sort before everything vm fetch --since
+	// shows.
+	maxPastSkew = 24 * time.Hour
 )
 
 // uploadHeader is a checked Upload request.
@@ -62,8 +69,8 @@ func checkUpload(up *pb.Upload, now time.Time) (uploadHeader, error) {
 	if up.CreatedUnixMs > 0 {
 		created = time.UnixMilli(up.CreatedUnixMs)
 	}
-	if created.After(now.Add(maxFutureSkew)) {
-		return uploadHeader{}, badRequest("creation time %s is more than %s in the future: check the sender's clock", created.UTC().Format(time.RFC3339), maxFutureSkew)
+	if err := checkTime("creation time "+created.UTC().Format(time.RFC3339), created, now); err != nil {
+		return uploadHeader{}, err
 	}
 	return uploadHeader{
 		id:         id.String(),
@@ -78,17 +85,31 @@ func checkUpload(up *pb.Upload, now time.Time) (uploadHeader, error) {
 }
 
 // checkMessageID parses a message id: a ULID whose time is at most
-// maxFutureSkew ahead of now.
+// maxPastSkew before now and maxFutureSkew after it.
 func checkMessageID(s string, now time.Time) (ulid.ULID, error) {
 	id, err := ulid.ParseStrict(s)
 	if err != nil {
 		return ulid.ULID{}, badRequest("invalid message id %q: want a 26-character ULID", s)
 	}
-	if t := ulid.Time(id.Time()); t.After(now.Add(maxFutureSkew)) {
-		return ulid.ULID{}, badRequest("message id %s has time %s, more than %s in the future: check the sender's clock",
-			s, t.UTC().Format(time.RFC3339), maxFutureSkew)
+	t := ulid.Time(id.Time())
+	if err := checkTime(fmt.Sprintf("message id %s has time %s", s, t.UTC().Format(time.RFC3339)), t, now); err != nil {
+		return ulid.ULID{}, err
 	}
 	return id, nil
+}
+
+// checkTime rejects a time t of a message that lies more than maxPastSkew
+// before now or more than maxFutureSkew after it. label names the value
+// in the error.
+func checkTime(label string, t, now time.Time) error {
+	switch {
+	case t.After(now.Add(maxFutureSkew)):
+		return badRequest("%s, more than %s in the future: check the sender's clock", label, maxFutureSkew)
+	case t.Before(now.Add(-maxPastSkew)):
+		return badRequest("%s, more than %s in the past: check the sender's clock and send the message again with a new id",
+			label, maxPastSkew)
+	}
+	return nil
 }
 
 func badRequest(format string, args ...any) *Error {

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build=(pkg-config gcc libopus-dev libopusfile-dev portaudio19-dev libsoxr-dev)
-test=(espeak-ng sox opus-tools ffmpeg)
+test=(espeak-ng sox opus-tools ffmpeg tmux)
 
 want=("${build[@]}")
 if [[ "${1:-}" == --test ]]; then

@@ -21,7 +21,10 @@ func (m Model) handleEvent(ev client.EngineEvent) (Model, tea.Cmd) {
 	case client.EventPresence:
 		return m.presence(ev)
 	case client.EventTalkStarted:
-		m.talkStarted(ev)
+		if !m.talkStarted(ev) {
+			// A first message still live: the reloaded list has it.
+			return m, loadConversations(m.ctx, m.backend)
+		}
 	case client.EventTalkEnded:
 		m.talkEnded(ev)
 	case client.EventMessageStored:
@@ -56,19 +59,21 @@ func (m Model) presence(ev client.EngineEvent) (Model, tea.Cmd) {
 	return m, loadConversations(m.ctx, m.backend)
 }
 
-// talkStarted marks ev.Handle as talking and shows the live message.
-func (m *Model) talkStarted(ev client.EngineEvent) {
-	m.updateConv(ev.Conversation, func(c *client.ConversationState) {
+// talkStarted marks ev.Handle as talking and shows the live message. It
+// returns false when the conversation is not listed.
+func (m *Model) talkStarted(ev client.EngineEvent) bool {
+	listed := m.updateConv(ev.Conversation, func(c *client.ConversationState) {
 		c.Talking = addName(c.Talking, ev.Handle)
 	})
 	if ev.Conversation != m.msgConv || ev.MessageID == "" {
-		return
+		return listed
 	}
 	live := client.MessageState{
 		ID: ev.MessageID, Conversation: ev.Conversation, Sender: ev.Handle,
 		Time: m.now(), Live: true,
 	}
 	m.upsertMessage(live)
+	return listed
 }
 
 // talkEnded clears the talking mark of the transmission's sender.
@@ -195,14 +200,16 @@ func (m *Model) upsertMessage(msg client.MessageState) {
 	}
 }
 
-// updateConv applies f to the conversation with id, if listed.
-func (m *Model) updateConv(id string, f func(*client.ConversationState)) {
+// updateConv applies f to the conversation with id and reports whether
+// it is listed.
+func (m *Model) updateConv(id string, f func(*client.ConversationState)) bool {
 	i := slices.IndexFunc(m.convs, func(c client.ConversationState) bool { return c.ID == id })
 	if i < 0 {
-		return
+		return false
 	}
 	m.convs = slices.Clone(m.convs)
 	f(&m.convs[i])
+	return true
 }
 
 // convDisplay returns how conversation id is shown.

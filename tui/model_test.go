@@ -272,6 +272,27 @@ func TestModelEvents(t *testing.T) {
 	}
 }
 
+func TestModelTalkInUnlistedConversation(t *testing.T) {
+	h := newHarness(t, TalkAuto, 80, 24)
+	// carol's first message to alice is still live, so only the engine's
+	// reloaded list has the conversation.
+	h.fake.mu.Lock()
+	h.fake.convs = append(h.fake.convs, client.ConversationState{ID: "d.alice.carol", Display: "@carol",
+		Talking: []string{"carol"}})
+	h.fake.mu.Unlock()
+	h.event(client.EngineEvent{Kind: client.EventTalkStarted, Conversation: "d.alice.carol", Handle: "carol", MessageID: "c1"})
+	i := slices.IndexFunc(h.m.convs, func(c client.ConversationState) bool { return c.ID == "d.alice.carol" })
+	if i < 0 {
+		t.Fatalf("d.alice.carol not listed after carol started talking: %+v", h.m.convs)
+	}
+	if got := h.m.convs[i].Talking; !slices.Equal(got, []string{"carol"}) {
+		t.Errorf("got talking %q in d.alice.carol, want [carol]", got)
+	}
+	if !strings.Contains(h.screen(), "@carol") {
+		t.Errorf("screen lacks @carol:\n%s", h.screen())
+	}
+}
+
 func TestModelPresence(t *testing.T) {
 	h := newHarness(t, TalkAuto, 80, 24)
 	h.fake.mu.Lock()

@@ -42,6 +42,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.HTTPListen, "http-listen", "", "TCP address for /metrics and /healthz (default: none, no HTTP listener)")
 	f.DurationVar(&cfg.MaxMessageDuration, "max-message-duration", relay.DefaultMaxMessageDuration, "longest message accepted")
 	f.Int64Var(&cfg.MaxMessageBytes, "max-message-bytes", relay.DefaultMaxMessageBytes, "largest message accepted, in bytes of Opus packets")
+	f.IntVar(&cfg.MaxConnections, "max-connections", relay.DefaultMaxConnections, "maximum client connections open at once; the relay closes each one over it")
 	addStoreFlags(cmd, &cfg)
 	addRetentionFlags(cmd, &cfg)
 	f.String("config", "", "TOML file of settings named like these flags; flags and RELAY_* variables win over it (default: none)")

@@ -166,6 +166,11 @@ func (r *fetchRun) fetchPage(ctx context.Context, c *client.Conn, msgs []*pb.Mes
 			return progress, err
 		}
 		r.seen[key] = true
+		var outErr *outputError
+		if errors.As(err, &outErr) {
+			// Every later message would fail the same way.
+			return progress, err
+		}
 		if err != nil {
 			r.errs = append(r.errs, err)
 			blocked[conv] = true
@@ -196,7 +201,12 @@ func (r *fetchRun) fetchOne(ctx context.Context, c *client.Conn, m *pb.MessageIn
 	if err != nil {
 		return err
 	}
-	if err := writeMessage(path, blob, r.f.format); err != nil {
+	err = writeMessage(r.out, path, blob, r.f.format)
+	var outErr *outputError
+	if errors.As(err, &outErr) {
+		return err
+	}
+	if err != nil {
 		return fmt.Errorf("fetch message %s: %w", id, err)
 	}
 	if err := r.fetched.Add(conv, id); err != nil {
@@ -221,9 +231,24 @@ func (r *fetchRun) acknowledge(ctx context.Context, c *client.Conn, ack map[stri
 	return nil
 }
 
-// writeMessage writes an Ogg Opus blob to path, as it is or converted to
-// WAV, creating the directory with mode 0700.
-func writeMessage(path string, blob []byte, format string) error {
+// outputError is a failure to create or write a file under the output
+// directory, which repeats for every message, unlike a message's own
+// failure such as a damaged blob.
+type outputError struct {
+	out string
+	err error
+}
+
+func (e *outputError) Error() string {
+	return fmt.Sprintf("write to output directory %s: %v: pass --out a writable directory", e.out, e.err)
+}
+
+func (e *outputError) Unwrap() error { return e.err }
+
+// writeMessage writes an Ogg Opus blob to path under out, as it is or
+// converted to WAV, creating the directory with mode 0700. A failure to
+// create or write the file is an *outputError.
+func writeMessage(out, path string, blob []byte, format string) error {
 	data := blob
 	if format == "wav" {
 		pcm, err := audio.DecodeOggOpus(bytes.NewReader(blob), int64(len(blob)))
@@ -237,9 +262,12 @@ func writeMessage(path string, blob []byte, format string) error {
 		data = buf.Bytes()
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("create output directory: %w", err)
+		return &outputError{out: out, err: err}
 	}
-	return config.WriteFileAtomic(path, data, 0o600)
+	if err := config.WriteFileAtomic(path, data, 0o600); err != nil {
+		return &outputError{out: out, err: err}
+	}
+	return nil
 }
 
 // latest returns the newest creation time in msgs.

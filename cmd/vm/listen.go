@@ -154,7 +154,7 @@ func (r *listenRun) write(ctx context.Context, c *client.Conn, m *pb.MessageInfo
 	if err == nil {
 		var blob []byte
 		if _, blob, err = c.Fetch(ctx, conv, id); err == nil {
-			err = writeMessage(path, blob, r.f.format)
+			err = writeMessage(r.f.out, path, blob, r.f.format)
 		}
 	}
 	if err == nil {

@@ -390,10 +390,10 @@ func TestSendRejectsBadInput(t *testing.T) {
 		{name: "text", args: []string{filepath.Join(dir, "notes.txt"), "--to", "@bob"},
 			want: "notes.txt: not an audio file (expected WAV or Ogg Opus)"},
 		{name: "mp3", args: []string{filepath.Join(dir, "song.mp3"), "--to", "@bob"}, want: "not an audio file"},
-		{name: "empty", args: []string{filepath.Join(dir, "empty.wav"), "--to", "@bob"}, want: "truncated or empty"},
-		{name: "truncated", args: []string{filepath.Join(dir, "cut.wav"), "--to", "@bob"}, want: "truncated or empty"},
+		{name: "empty", args: []string{filepath.Join(dir, "empty.wav"), "--to", "@bob"}, want: "empty.wav: empty audio file\n"},
+		{name: "truncated", args: []string{filepath.Join(dir, "cut.wav"), "--to", "@bob"}, want: "cut.wav: truncated: the input ends inside the fmt chunk"},
 		{name: "missing file", args: []string{filepath.Join(dir, "none.wav"), "--to", "@bob"}, want: "no such file"},
-		{name: "too long", args: []string{speechFile, "--to", "@bob"}, want: "above the relay's limit of 2s"},
+		{name: "too long", args: []string{speechFile, "--to", "@bob"}, want: "speech-16k.wav lasts 5.801s, longer than the relay's limit of 2s: split it or shorten it\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

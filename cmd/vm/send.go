@@ -14,7 +14,8 @@ import (
 	"github.com/vm-voice/vm/proto"
 )
 
-// maxInputBytes bounds the audio file that vm send reads.
+// maxInputBytes bounds the bytes of the audio file that vm send reads.
+// The relay's duration limit usually stops a WAV file much earlier.
 const maxInputBytes = 256 << 20
 
 // sendFlags are the options of vm send.
@@ -62,13 +63,22 @@ func (a *app) runSend(ctx context.Context, file string, f sendFlags) error {
 		return err
 	}
 
-	// Read and check the audio before the relay is contacted, and check
-	// its length against the relay's limit before encoding.
-	pcm, err := a.readAudio(file)
+	// Check the file's header before the relay is contacted, and the
+	// length it declares against the relay's limit before decoding.
+	src, closeFile, err := a.openAudio(file)
 	if err != nil {
 		return err
 	}
-	if err := s.do(ctx, checkDuration(file, pcm)); err != nil {
+	defer closeFile()
+	var limit time.Duration
+	if err := s.do(ctx, func(_ context.Context, c *client.Conn) (err error) {
+		limit, err = relayLimit(c)
+		return err
+	}); err != nil {
+		return err
+	}
+	pcm, err := decodeAudio(file, src, limit)
+	if err != nil {
 		return err
 	}
 
@@ -105,46 +115,62 @@ func (a *app) recipient(flag, configured string) (proto.Recipient, error) {
 	return r, nil
 }
 
-// readAudio decodes FILE, or standard input for "-", with errors that name
-// the file and what is wrong with it.
-func (a *app) readAudio(file string) (*audio.PCM, error) {
+// openAudio opens FILE, or standard input for "-", and reads its header,
+// with errors that name the file and what is wrong with it.
+func (a *app) openAudio(file string) (*audio.Source, func(), error) {
 	var r io.Reader = a.stdin
+	closeFile := func() {}
 	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {
-			return nil, fmt.Errorf("send %s: %w", file, errors.Unwrap(err))
+			return nil, nil, fmt.Errorf("send %s: %w", file, errors.Unwrap(err))
 		}
-		defer f.Close()
-		r = f
+		r, closeFile = f, func() { f.Close() }
 	}
-	pcm, err := audio.DecodeFile(r, maxInputBytes)
-	switch {
-	case errors.Is(err, audio.ErrNotAudio):
-		return nil, fmt.Errorf("send %s: not an audio file (expected WAV or Ogg Opus)", file)
-	case errors.Is(err, audio.ErrTruncated):
-		return nil, fmt.Errorf("send %s: the audio is truncated or empty: %w", file, err)
-	case errors.Is(err, audio.ErrUnsupported):
-		return nil, fmt.Errorf("send %s: unsupported audio format: %w", file, err)
-	case errors.Is(err, audio.ErrTooLarge):
-		return nil, fmt.Errorf("send %s: larger than the limit of %d MiB", file, maxInputBytes>>20)
-	case err != nil:
-		return nil, fmt.Errorf("send %s: %w", file, err)
+	src, err := audio.OpenFile(r, maxInputBytes)
+	if err != nil {
+		closeFile()
+		return nil, nil, audioError(file, err)
+	}
+	return src, closeFile, nil
+}
+
+// decodeAudio decodes src to mono and rejects it when it lasts longer
+// than limit, before decoding when the header declares its length.
+func decodeAudio(file string, src *audio.Source, limit time.Duration) (*audio.PCM, error) {
+	if d, ok := src.Duration(); ok && limit > 0 && d > limit {
+		return nil, tooLong(file, &audio.TooLongError{Duration: d, Exact: true, Limit: limit})
+	}
+	pcm, err := src.DecodeMono(limit)
+	if err != nil {
+		return nil, audioError(file, err)
 	}
 	return pcm, nil
 }
 
-// checkDuration returns an operation that rejects audio longer than the
-// relay's limit, before any time is spent on encoding.
-func checkDuration(file string, pcm *audio.PCM) func(context.Context, *client.Conn) error {
-	return func(_ context.Context, c *client.Conn) error {
-		if _, err := handleOf(c); err != nil {
-			return err
-		}
-		limit := time.Duration(c.LoginResult().GetMaxMessageMs()) * time.Millisecond
-		if dur := pcm.Duration(); limit > 0 && dur > limit {
-			return fmt.Errorf("send %s: the audio lasts %s, above the relay's limit of %s: split it or shorten it",
-				file, dur.Round(time.Millisecond), limit)
-		}
-		return nil
+// audioError adds the file name to an error of package audio. The audio
+// errors name the limit or field that failed, so they are kept whole.
+func audioError(file string, err error) error {
+	var long *audio.TooLongError
+	if errors.As(err, &long) {
+		return tooLong(file, long)
 	}
+	return fmt.Errorf("send %s: %w", file, err)
+}
+
+func tooLong(file string, e *audio.TooLongError) error {
+	if !e.Exact {
+		return fmt.Errorf("send: %s lasts longer than the relay's limit of %s: split it or shorten it", file, e.Limit)
+	}
+	return fmt.Errorf("send: %s lasts %s, longer than the relay's limit of %s: split it or shorten it",
+		file, e.Duration.Round(time.Millisecond), e.Limit)
+}
+
+// relayLimit returns the relay's maximum message duration, 0 when it
+// states none, after checking that the identity has a handle there.
+func relayLimit(c *client.Conn) (time.Duration, error) {
+	if _, err := handleOf(c); err != nil {
+		return 0, err
+	}
+	return time.Duration(c.LoginResult().GetMaxMessageMs()) * time.Millisecond, nil
 }

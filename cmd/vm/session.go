@@ -35,12 +35,14 @@ func (a *app) newSession() (*session, config.Paths, config.Client, error) {
 	if err != nil {
 		return nil, p, cfg, err
 	}
-	if cfg.Relay == "" {
-		return nil, p, cfg, usagef("missing relay address: pass --relay HOST:PORT, set VM_RELAY, or run vm register")
-	}
+	// Without an identity the relay address is no use, and vm init comes
+	// before vm register, so the identity is checked first.
 	id, err := client.LoadIdentity(p.Home)
 	if err != nil {
 		return nil, p, cfg, err
+	}
+	if cfg.Relay == "" {
+		return nil, p, cfg, usagef("missing relay address: pass --relay HOST:PORT, set VM_RELAY, or run vm register")
 	}
 	s := &session{a: a, addr: cfg.Relay, home: p.Home, id: id, log: a.logger()}
 	return s, p, cfg, nil

@@ -18,6 +18,7 @@ type livePlayerStats struct {
 	Inserted  int // concealed slots added while a late frame was awaited, which grow the delay
 	Late      int // frames that arrived after their slot was played
 	Dropped   int // frames discarded to bring the delay down
+	Skipped   int // missing frames jumped over after a long gap, not concealed
 }
 
 // livePlayer turns the frames of one transmission into 20 ms of PCM per
@@ -81,6 +82,7 @@ func (j *jitterPlayer) Stats() livePlayerStats {
 		Inserted:  int(st.Inserted),
 		Late:      int(st.Late),
 		Dropped:   int(st.Dropped),
+		Skipped:   int(st.Skipped),
 	}
 }
 

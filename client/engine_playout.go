@@ -25,9 +25,10 @@ type playout struct {
 	e    *Engine
 	wake chan struct{}
 
-	mu      sync.Mutex // guards sources and sink
+	mu      sync.Mutex // guards sources, sink and failed
 	sources []source
 	sink    audio.FrameSink
+	failed  bool // the speaker could not be opened
 }
 
 func newPlayout(e *Engine) *playout {
@@ -35,9 +36,14 @@ func newPlayout(e *Engine) *playout {
 }
 
 // add starts playing src. It returns false when there is no speaker.
+//
+// A source added while the speaker is still opening waits and plays once
+// it is open: the relay announces a transmission in progress as soon as
+// the engine subscribes, which can be before PortAudio has opened the
+// device.
 func (p *playout) add(src source) bool {
 	p.mu.Lock()
-	if p.sink == nil {
+	if p.failed {
 		p.mu.Unlock()
 		return false
 	}
@@ -72,6 +78,9 @@ func (p *playout) run(ctx context.Context) {
 	p.e.mu.Unlock()
 	if err != nil {
 		p.e.log.Warn("speaker unavailable", "err", err)
+		p.mu.Lock()
+		p.failed, p.sources = true, nil
+		p.mu.Unlock()
 		return
 	}
 	p.mu.Lock()

@@ -133,10 +133,21 @@ func TestEngineLateJoinerHearsFromStart(t *testing.T) {
 
 	speaker := &fakeSpeaker{tick: time.NewTicker(proto.FrameDuration)}
 	liveDone := make(chan livePlayerStats, 1)
+	// The speaker opens only after the engine learned of the talk, as a
+	// slow PortAudio device does.
+	speakerReady := make(chan struct{})
+	openSpeaker := func(string) (audio.FrameSink, error) {
+		select {
+		case <-speakerReady:
+		case <-time.After(10 * time.Second):
+		}
+		return speaker, nil
+	}
 	bob := startEngine(t, EngineOptions{Paths: bobPaths, Relay: addr, AutoPlayLive: true, OpenCapture: noMic,
-		OpenPlayback:    func(string) (audio.FrameSink, error) { return speaker, nil },
+		OpenPlayback:    openSpeaker,
 		liveDoneForTest: func(_ string, st livePlayerStats) { liveDone <- st }})
 	started := waitEvent(t, bob, EventTalkStarted)
+	close(speakerReady)
 	if started.Handle != "alice" {
 		t.Errorf("got talker %q, want alice", started.Handle)
 	}

@@ -73,11 +73,15 @@ func TestLiveTalkThroughLossyNetwork(t *testing.T) {
 	t.Logf("live player: %+v", st)
 	// Every lost frame is filled by FEC or concealment; frames that
 	// arrive after their slot are filled the same way.
-	if got := st.Concealed + st.Recovered; got < lost {
-		t.Errorf("got %d concealed + %d recovered frames, want at least the %d lost", st.Concealed, st.Recovered, lost)
+	// A burst of late arrivals on a loaded machine can make the buffer
+	// jump over a gap instead of concealing it frame by frame; those
+	// frames count as skipped.
+	if got := st.Concealed + st.Recovered + st.Skipped; got < lost {
+		t.Errorf("got %d concealed + %d recovered + %d skipped frames, want at least the %d lost",
+			st.Concealed, st.Recovered, st.Skipped, lost)
 	}
 	// The buffer may grow or shrink its delay by whole frames.
-	slack := (st.Inserted + st.Dropped + 1) * proto.FrameSamples
+	slack := (st.Inserted + st.Dropped + st.Skipped + 1) * proto.FrameSamples
 	if d := len(pcm) - len(sp.pcm); d > slack || d < -slack {
 		t.Errorf("got %d samples played, want %d within %d", len(pcm), len(sp.pcm), slack)
 	}

@@ -166,6 +166,15 @@ func (ss *session) serveStream(ctx context.Context, str *quic.Stream) {
 		ss.reply(str, nil, errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "invalid request: %v", err))
 		return
 	}
+	if writesStore(&req) {
+		if err := ss.s.checkSpace(); err != nil {
+			if up := req.GetUpload(); up != nil {
+				err = withIDs(err, up.GetMessageId(), up.GetTo())
+			}
+			ss.reply(str, nil, err)
+			return
+		}
+	}
 	if up := req.GetUpload(); up != nil {
 		ss.handleUpload(ctx, str, r, up)
 		return

@@ -5,8 +5,61 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sync"
+	"syscall"
+
+	"github.com/vm-voice/vm/proto/pb"
 )
+
+// minFreeBytes is the free space the relay keeps on the file systems of
+// its metadata and of its disk blobs. The NATS file store keeps a write
+// error for good once it has one: the stream fails every later write
+// until the relay restarts. So the relay refuses writes while the disk is
+// nearly full, before JetStream itself runs out of space.
+const minFreeBytes = 512 << 10
+
+// spaceDirs returns the directories whose file systems checkSpace watches.
+func (s *Server) spaceDirs() []string {
+	dirs := []string{filepath.Join(s.cfg.DataDir, "nats")}
+	if s.cfg.Store == "" || s.cfg.Store == StoreDisk {
+		dirs = append(dirs, filepath.Join(s.cfg.DataDir, "blobs"))
+	}
+	return dirs
+}
+
+// checkSpace returns an UNAVAILABLE error naming the directory when one
+// of spaceDirs has less than minFreeBytes free. A directory it cannot
+// stat is left to the stores' own checks.
+func (s *Server) checkSpace() error {
+	for _, dir := range s.spaceDirs() {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err != nil {
+			continue
+		}
+		if free := st.Bavail * uint64(st.Bsize); free < minFreeBytes {
+			return &Error{
+				Code: pb.ErrorCode_ERROR_CODE_UNAVAILABLE,
+				Msg:  "relay storage unavailable: the relay's disk is full",
+				cause: fmt.Errorf("%s has %d KiB free, below the %d KiB the relay keeps free",
+					dir, free>>10, minFreeBytes>>10),
+			}
+		}
+	}
+	return nil
+}
+
+// writesStore reports whether req changes stored state, so that it must
+// wait while the disk is nearly full.
+func writesStore(req *pb.Request) bool {
+	switch req.Body.(type) {
+	case *pb.Request_Upload, *pb.Request_Register, *pb.Request_CreateChannel,
+		*pb.Request_JoinChannel, *pb.Request_LeaveChannel, *pb.Request_AckDelivery,
+		*pb.Request_MarkListened:
+		return true
+	}
+	return false
+}
 
 // withIDs adds the message id and conversation to the log line of a
 // failed upload. It returns err unchanged when it is nil or not a
@@ -59,8 +112,15 @@ func (h *healthState) update(failed string) bool {
 // that names each failing one.
 func (s *Server) checkStores(ctx context.Context) (failed string, err error) {
 	var errs []error
+	if err := s.checkSpace(); err != nil {
+		failed = "disk"
+		errs = append(errs, fmt.Errorf("disk: %w", errors.Unwrap(err)))
+	}
 	if err := s.meta.Check(ctx); err != nil {
-		failed = "metadata"
+		if failed != "" {
+			failed += ","
+		}
+		failed += "metadata"
 		errs = append(errs, fmt.Errorf("metadata store: %w", err))
 	}
 	if err := s.blobs.Check(ctx); err != nil {

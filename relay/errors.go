@@ -16,6 +16,10 @@ type Error struct {
 	// attrs are key-value pairs, such as msg_id and conv, that the log
 	// line of the failed request carries.
 	attrs []any
+	// fault marks an error that the relay's stores caused although its
+	// code is not INTERNAL or UNAVAILABLE, such as a missing blob, so
+	// the request is logged at error level.
+	fault bool
 }
 
 func (e *Error) Error() string {

@@ -1,10 +1,13 @@
 package relay
 
 import (
+	"bufio"
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vm-voice/vm/proto"
 	"github.com/vm-voice/vm/proto/pb"
@@ -170,6 +173,30 @@ func TestLiveUploadFailure(t *testing.T) {
 	te := ls.listeners["bob"].talkEnd(id)
 	if te.Stored {
 		t.Errorf("TalkEnd of a canceled upload: %v, want stored false", te)
+	}
+}
+
+func TestLiveUploadStalled(t *testing.T) {
+	defer func(gap time.Duration) { uploadGap = gap }(uploadGap)
+	uploadGap = 300 * time.Millisecond
+	ls := newLiveSetup(t, "@bob", "bob")
+	u := ls.alice.startLive("@bob", 1, 50)
+	id := u.up.MessageId
+	ls.listeners["bob"].talkStart(id)
+	// The sender goes silent without closing its stream, as a killed
+	// client or a dead network leaves it.
+	u.send(5)
+	te := ls.listeners["bob"].talkEnd(id)
+	if te.Stored {
+		t.Errorf("TalkEnd of a stalled upload: %v, want stored false", te)
+	}
+	u.str.SetReadDeadline(time.Now().Add(waitTime))
+	var res pb.Response
+	if err := proto.ReadMessage(bufio.NewReader(u.str), &res); err != nil {
+		t.Fatalf("read upload response: %v", err)
+	}
+	if !strings.Contains(res.GetError().GetMessage(), "stalled") {
+		t.Errorf("got response %v, want an error saying the upload stalled", &res)
 	}
 }
 

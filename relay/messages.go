@@ -10,6 +10,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/vm-voice/vm/proto"
 	"github.com/vm-voice/vm/proto/pb"
+	"github.com/vm-voice/vm/relay/blob"
 	"github.com/vm-voice/vm/relay/meta"
 )
 
@@ -194,9 +195,37 @@ func (ss *session) openMessage(ctx context.Context, r *pb.FetchMessage) (*pb.Mes
 	if err != nil {
 		return nil, nil, 0, unavailable("read message", err)
 	}
-	body, size, err := ss.s.blobs.Open(ctx, info.BlobKey)
+	body, size, err := ss.openBlob(ctx, info)
 	if err != nil {
-		return nil, nil, 0, unavailable("open message audio", err)
+		return nil, nil, 0, err
 	}
 	return info, body, size, nil
+}
+
+// openBlob opens the blob of a message and checks its size. A missing
+// or damaged blob fails as NOT_FOUND, which the client does not retry,
+// and is logged at error level because the relay's store lost audio.
+func (ss *session) openBlob(ctx context.Context, info *pb.MessageInfo) (io.ReadCloser, int64, error) {
+	body, size, err := ss.s.blobs.Open(ctx, info.BlobKey)
+	if errors.Is(err, blob.ErrNotFound) {
+		e := errorf(pb.ErrorCode_ERROR_CODE_NOT_FOUND, "audio of message %s is missing on the relay; ask the operator", info.MessageId)
+		e.cause, e.fault = err, true
+		e.attrs = []any{"msg_id", info.MessageId, "conv", info.Conversation, "key", info.BlobKey}
+		return nil, 0, e
+	}
+	if err != nil {
+		return nil, 0, unavailable("open message audio", err)
+	}
+
+	// Bytes is the blob's size at upload, so any other size means the
+	// blob was truncated or replaced, and the client could not decode it.
+	if info.Bytes != 0 && uint64(size) != info.Bytes {
+		body.Close()
+		e := errorf(pb.ErrorCode_ERROR_CODE_NOT_FOUND, "audio of message %s is damaged on the relay (%d of %d bytes); ask the operator",
+			info.MessageId, size, info.Bytes)
+		e.fault = true
+		e.attrs = []any{"msg_id", info.MessageId, "conv", info.Conversation, "key", info.BlobKey, "want", info.Bytes, "got", size}
+		return nil, 0, e
+	}
+	return body, size, nil
 }

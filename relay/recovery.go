@@ -36,15 +36,20 @@ type sweepStats struct {
 	messages int // messages listed in the metadata
 	missing  int // messages whose blob is missing
 	dropped  int // messages deleted because their blob is missing
+	damaged  int // messages whose blob size differs from the metadata
 }
 
 // sweep brings blob store and metadata into agreement after a crash or
 // a fault. It deletes blobs older than grace that no message lists: a
 // relay that crashed, or lost its metadata store, between committing a
-// blob and publishing its metadata leaves those. It then deletes the
-// metadata of messages whose blob is missing, which relay code never
-// causes because a blob is committed before its metadata is published
-// and deleted after it, but an operator or a bucket lifecycle rule can.
+// blob and publishing its metadata leaves those. It lists and deletes
+// only blobs under the store id, because relays with other metadata may
+// share the bucket, and their blobs are unknown to this metadata. It
+// then deletes the metadata of messages whose blob is missing, which
+// relay code never causes because a blob is committed before its
+// metadata is published and deleted after it, but an operator or a
+// bucket lifecycle rule can. It also logs messages whose blob size
+// differs from the size in their metadata.
 //
 // Deleting such metadata, rather than hiding the message, keeps every
 // listing consistent on every relay without extra state, and the audio
@@ -54,11 +59,14 @@ type sweepStats struct {
 // for the operator instead.
 func (s *Server) sweep(ctx context.Context, grace time.Duration) (sweepStats, error) {
 	var st sweepStats
-	keys := make(map[string]struct{})
+	sizes := make(map[string]int64)
 	cutoff := s.now().Add(-grace)
-	err := s.blobs.List(ctx, func(o blob.Object) error {
+	// NOTE: orphans without a store id, left by relays before it, and
+	// blobs under the id of a metadata store that was lost are never
+	// deleted here. Only the operator can tell whose they are.
+	err := s.blobs.List(ctx, s.storeID+"/", func(o blob.Object) error {
 		st.blobs++
-		keys[o.Key] = struct{}{}
+		sizes[o.Key] = o.Size
 		if o.ModTime.After(cutoff) {
 			return nil
 		}
@@ -67,7 +75,7 @@ func (s *Server) sweep(ctx context.Context, grace time.Duration) (sweepStats, er
 	if err != nil {
 		return st, err
 	}
-	missing, err := s.findMissing(ctx, keys, &st)
+	missing, err := s.findMissing(ctx, sizes, &st)
 	if err != nil {
 		return st, err
 	}
@@ -76,8 +84,8 @@ func (s *Server) sweep(ctx context.Context, grace time.Duration) (sweepStats, er
 
 // sweepBlob deletes o when no message lists it.
 func (s *Server) sweepBlob(ctx context.Context, o blob.Object, st *sweepStats) error {
-	id, _, conv, ok := parseBlobKey(o.Key)
-	if !ok {
+	storeID, id, _, conv, ok := parseBlobKey(o.Key)
+	if !ok || storeID != s.storeID {
 		st.foreign++
 		return nil
 	}
@@ -97,10 +105,12 @@ func (s *Server) sweepBlob(ctx context.Context, o blob.Object, st *sweepStats) e
 	return nil
 }
 
-// findMissing returns the messages whose blob is neither in keys, the
+// findMissing returns the messages whose blob is neither in sizes, the
 // blobs listed before, nor in the store now. The second look covers
-// blobs committed after the listing passed their key.
-func (s *Server) findMissing(ctx context.Context, keys map[string]struct{}, st *sweepStats) ([]*pb.MessageInfo, error) {
+// blobs committed after the listing passed their key, and blobs outside
+// the store id, which relays before the store id made. It logs the
+// messages whose blob has a size other than the one in their metadata.
+func (s *Server) findMissing(ctx context.Context, sizes map[string]int64, st *sweepStats) ([]*pb.MessageInfo, error) {
 	var missing []*pb.MessageInfo
 	var after uint64
 	for {
@@ -110,31 +120,51 @@ func (s *Server) findMissing(ctx context.Context, keys map[string]struct{}, st *
 		}
 		for _, m := range msgs {
 			st.messages++
-			if _, ok := keys[m.BlobKey]; ok {
+			size, ok := sizes[m.BlobKey]
+			if !ok {
+				var err error
+				size, ok, err = s.blobSize(ctx, m.BlobKey)
+				if err != nil {
+					return nil, err
+				}
+			}
+			if !ok {
+				missing = append(missing, m)
 				continue
 			}
-			exists, err := s.blobExists(ctx, m.BlobKey)
-			if err != nil {
-				return nil, err
-			}
-			if !exists {
-				missing = append(missing, m)
-			}
+			s.checkBlobSize(m, size, st)
 		}
 		after = msgs[len(msgs)-1].Seq
 	}
 }
 
-func (s *Server) blobExists(ctx context.Context, key string) (bool, error) {
-	r, _, err := s.blobs.Open(ctx, key)
+// blobSize returns the size of the blob under key, or false when there
+// is none.
+func (s *Server) blobSize(ctx context.Context, key string) (int64, bool, error) {
+	r, size, err := s.blobs.Open(ctx, key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return false, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return false, err
+		return 0, false, err
 	}
 	r.Close()
-	return true, nil
+	return size, true, nil
+}
+
+// checkBlobSize logs an error when a message's blob has a size other
+// than the one its metadata recorded at upload. The sweep keeps such a
+// blob and its metadata, because the operator may be able to repair the
+// cause, such as a file system error or an object restored in part from
+// a backup. Deleting them would turn damaged audio into lost audio. A
+// fetch of the message returns an error that names the damage.
+func (s *Server) checkBlobSize(m *pb.MessageInfo, size int64, st *sweepStats) {
+	if m.Bytes == 0 || uint64(size) == m.Bytes {
+		return
+	}
+	st.damaged++
+	s.log.Error("message audio damaged: blob size differs from the metadata; restore the blob from a backup or delete the message",
+		"msg_id", m.MessageId, "conv", m.Conversation, "key", m.BlobKey, "want", m.Bytes, "got", size)
 }
 
 // dropMissing deletes the metadata of messages whose blob is missing,
@@ -160,25 +190,29 @@ func (s *Server) dropMissing(ctx context.Context, missing []*pb.MessageInfo, st 
 	return nil
 }
 
-// parseBlobKey splits a key that blobKey made into its parts. A handle
-// has no dots and a message id is a ULID, so the first two dots of the
-// file name end id and sender, and the conversation, which has dots,
-// fills the rest.
-func parseBlobKey(key string) (id, sender, conv string, ok bool) {
-	_, name, found := strings.Cut(key, "/")
-	if !found {
-		return "", "", "", false
+// parseBlobKey splits a key that blobKey made into its parts; storeID
+// is empty for a key without one. A handle has no dots and a message id
+// is a ULID, so the first two dots of the file name end id and sender,
+// and the conversation, which has dots, fills the rest.
+func parseBlobKey(key string) (storeID, id, sender, conv string, ok bool) {
+	dirs := strings.Split(key, "/")
+	switch len(dirs) {
+	case 2:
+	case 3:
+		storeID = dirs[0]
+	default:
+		return "", "", "", "", false
 	}
-	name, found = strings.CutSuffix(name, ".ogg")
+	name, found := strings.CutSuffix(dirs[len(dirs)-1], ".ogg")
 	if !found {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
 	parts := strings.SplitN(name, ".", 3)
 	if len(parts) != 3 || len(parts[0]) < 6 {
-		return "", "", "", false
+		return "", "", "", "", false
 	}
 	id, sender, conv = parts[0], parts[1], parts[2]
-	return id, sender, conv, blobKey(id, sender, conv) == key
+	return storeID, id, sender, conv, blobKey(storeID, id, sender, conv) == key
 }
 
 // runSweep runs one recovery sweep under maintenanceTimeout and logs
@@ -196,5 +230,5 @@ func (s *Server) runSweep(ctx context.Context) {
 	}
 	s.log.Info("recovery sweep done", "blobs", st.blobs, "messages", st.messages,
 		"orphans_deleted", st.orphans, "missing", st.missing, "messages_deleted", st.dropped,
-		"foreign", st.foreign, "dur", time.Since(start))
+		"damaged", st.damaged, "foreign", st.foreign, "store_id", s.storeID, "dur", time.Since(start))
 }

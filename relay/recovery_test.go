@@ -14,27 +14,32 @@ import (
 
 func TestParseBlobKey(t *testing.T) {
 	id := "01JABCDEFGHJKMNPQRSTVWXYZ0"
+	sid := "0123456789abcdef"
 	tests := []struct {
-		key              string
-		id, sender, conv string
-		ok               bool
+		key                       string
+		storeID, id, sender, conv string
+		ok                        bool
 	}{
-		{blobKey(id, "alice", "d.alice.bob"), id, "alice", "d.alice.bob", true},
-		{blobKey(id, "bob", "c.ops"), id, "bob", "c.ops", true},
-		{"01JABC/" + id + ".alice.ogg", "", "", "", false},
-		{id + ".alice.c.ops.ogg", "", "", "", false},
-		{"01XXXX/" + id + ".alice.c.ops.ogg", "", "", "", false},
-		{"01JABC/" + id + ".alice.c.ops.wav", "", "", "", false},
-		{"other/readme.txt", "", "", "", false},
+		{blobKey(sid, id, "alice", "d.alice.bob"), sid, id, "alice", "d.alice.bob", true},
+		{blobKey(sid, id, "bob", "c.ops"), sid, id, "bob", "c.ops", true},
+		{blobKey("", id, "alice", "d.alice.bob"), "", id, "alice", "d.alice.bob", true},
+		{blobKey("", id, "bob", "c.ops"), "", id, "bob", "c.ops", true},
+		{"01JABC/" + id + ".alice.ogg", "", "", "", "", false},
+		{id + ".alice.c.ops.ogg", "", "", "", "", false},
+		{"01XXXX/" + id + ".alice.c.ops.ogg", "", "", "", "", false},
+		{sid + "/01XXXX/" + id + ".alice.c.ops.ogg", "", "", "", "", false},
+		{"01JABC/" + id + ".alice.c.ops.wav", "", "", "", "", false},
+		{sid + "/x/01JABC/" + id + ".alice.c.ops.ogg", "", "", "", "", false},
+		{"other/readme.txt", "", "", "", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
-			id, sender, conv, ok := parseBlobKey(tt.key)
+			storeID, id, sender, conv, ok := parseBlobKey(tt.key)
 			if ok != tt.ok {
-				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+				t.Fatalf("got ok %v, want %v", ok, tt.ok)
 			}
-			if ok && (id != tt.id || sender != tt.sender || conv != tt.conv) {
-				t.Errorf("got %q %q %q, want %q %q %q", id, sender, conv, tt.id, tt.sender, tt.conv)
+			if ok && (storeID != tt.storeID || id != tt.id || sender != tt.sender || conv != tt.conv) {
+				t.Errorf("got %q %q %q %q, want %q %q %q %q", storeID, id, sender, conv, tt.storeID, tt.id, tt.sender, tt.conv)
 			}
 		})
 	}
@@ -71,10 +76,16 @@ func TestSweepOrphanBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("FindMessage: %v", err)
 	}
-	orphan := blobKey(ulid.Make().String(), "alice", "d.alice.bob")
+	orphan := blobKey(srv.storeID, ulid.Make().String(), "alice", "d.alice.bob")
 	putBlob(t, srv.blobs, orphan)
-	foreign := "other/readme.txt"
+	foreign := srv.storeID + "/other/readme.txt"
 	putBlob(t, srv.blobs, foreign)
+	// Blobs outside the store id belong to relays with other metadata,
+	// or predate the store id, so the sweep must not delete them.
+	otherStore := blobKey("fedcba9876543210", ulid.Make().String(), "alice", "d.alice.bob")
+	putBlob(t, srv.blobs, otherStore)
+	legacy := blobKey("", ulid.Make().String(), "alice", "d.alice.bob")
+	putBlob(t, srv.blobs, legacy)
 
 	st, err := srv.sweep(ctx, time.Hour)
 	if err != nil {
@@ -99,6 +110,12 @@ func TestSweepOrphanBlobs(t *testing.T) {
 	}
 	if !blobPresent(t, srv.blobs, foreign) {
 		t.Error("object with a foreign key deleted by the sweep")
+	}
+	if !blobPresent(t, srv.blobs, otherStore) {
+		t.Error("blob under another store id deleted by the sweep")
+	}
+	if !blobPresent(t, srv.blobs, legacy) {
+		t.Error("blob without a store id deleted by the sweep")
 	}
 	if st.foreign != 1 || st.messages != 1 || st.missing != 0 {
 		t.Errorf("got foreign %d, messages %d, missing %d; want 1, 1, 0", st.foreign, st.messages, st.missing)

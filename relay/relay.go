@@ -15,8 +15,12 @@
 //
 //	tls/cert.pem, tls/key.pem  self-signed certificate made on first start
 //	nats/                      embedded NATS JetStream store (see package meta)
-//	blobs/<id[:6]>/<id>.<sender>.<conversation>.ogg
+//	blobs/<store id>/<id[:6]>/<id>.<sender>.<conversation>.ogg
 //	                           one Ogg Opus file per message (see package blob)
+//	                           with the disk store; the store id is the
+//	                           metadata's (see package meta)
+//	spool/                     with the S3 store, one file per upload in
+//	                           progress, emptied at start
 //	invites/<sha256 of token>  one empty file per unused invite token
 //	relay.lock                 pid of the running relay, which holds an
 //	                           exclusive flock on it so no second relay
@@ -125,6 +129,8 @@ type Config struct {
 	// under DataDir/blobs) or StoreS3 (the bucket S3 describes).
 	Store string
 	// S3 configures the S3 store; it is used only when Store is StoreS3.
+	// An empty S3.SpoolDir means DataDir/spool, which the relay empties
+	// at start.
 	S3 blob.S3Config
 	// OrphanGrace is how old a blob without metadata must be before the
 	// recovery sweep deletes it; zero means DefaultOrphanGrace.
@@ -209,6 +215,10 @@ type Server struct {
 	metrics   *metrics
 	hub       *hub
 
+	// storeID is the metadata store's id, the first part of every blob
+	// key this relay makes.
+	storeID string
+
 	// now returns the current time; tests replace it.
 	now func() time.Time
 	// sessions counts running sessions, so Run can wait for them.
@@ -270,6 +280,9 @@ func (s *Server) open() error {
 	if s.meta, err = meta.OpenJetStream(ctx, s.nats.Conn()); err != nil {
 		return err
 	}
+	if s.storeID, err = s.meta.StoreID(ctx); err != nil {
+		return fmt.Errorf("read store id: %w", err)
+	}
 	if s.blobs, err = s.openBlobs(ctx); err != nil {
 		return err
 	}
@@ -288,9 +301,29 @@ func (s *Server) openBlobs(ctx context.Context) (blob.Store, error) {
 	case "", StoreDisk:
 		return blob.NewDisk(filepath.Join(s.cfg.DataDir, "blobs"))
 	case StoreS3:
-		return blob.NewS3(ctx, s.cfg.S3, s.log.With("store", "s3"))
+		cfg := s.cfg.S3
+		if cfg.SpoolDir == "" {
+			cfg.SpoolDir = filepath.Join(s.cfg.DataDir, "spool")
+			if err := cleanSpoolDir(cfg.SpoolDir); err != nil {
+				return nil, err
+			}
+		}
+		return blob.NewS3(ctx, cfg, s.log.With("store", "s3"))
 	}
 	return nil, fmt.Errorf("invalid store %q: use %s or %s", s.cfg.Store, StoreDisk, StoreS3)
+}
+
+// cleanSpoolDir creates the S3 spool directory under the data directory
+// and removes the spool files that uploads left when a relay was killed.
+// The data directory's lock makes this relay the only user of the files.
+func cleanSpoolDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("clean S3 spool dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create S3 spool dir: %w", err)
+	}
+	return nil
 }
 
 func (s *Server) listen() error {
@@ -354,7 +387,8 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.close()
 	hard, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	s.log.Info("relay listening", "addr", s.Addr().String(), "http_addr", s.cfg.HTTPListen, "registration", s.cfg.Registration)
+	s.log.Info("relay listening", append([]any{"addr", s.Addr().String(), "http_addr", s.httpAddrText(),
+		"registration", s.cfg.Registration}, s.storeAttrs()...)...)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.acceptLoop(gctx, hard) })
@@ -368,6 +402,24 @@ func (s *Server) Run(ctx context.Context) error {
 	s.drain(stop)
 	s.log.Info("relay stopped")
 	return err
+}
+
+// httpAddrText returns the bound address of the HTTP listener, or "off".
+func (s *Server) httpAddrText() string {
+	if a := s.HTTPAddr(); a != nil {
+		return a.String()
+	}
+	return "off"
+}
+
+// storeAttrs returns the log attributes that name the blob store in use
+// and the store id its keys start with.
+func (s *Server) storeAttrs() []any {
+	if s.cfg.Store == StoreS3 {
+		return []any{"store", StoreS3, "endpoint", s.cfg.S3.Endpoint, "bucket", s.cfg.S3.Bucket,
+			"prefix", s.cfg.S3.Prefix, "store_id", s.storeID}
+	}
+	return []any{"store", StoreDisk, "dir", filepath.Join(s.cfg.DataDir, "blobs"), "store_id", s.storeID}
 }
 
 // drain waits for sessions to finish their open requests, and cancels

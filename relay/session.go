@@ -160,7 +160,8 @@ func (ss *session) serveStream(ctx context.Context, str *quic.Stream) {
 		return
 	}
 	str.SetReadDeadline(time.Now().Add(requestTimeout))
-	r := bufio.NewReaderSize(str, 4096)
+	sr := &stallReader{str: str}
+	r := bufio.NewReaderSize(sr, 4096)
 	var req pb.Request
 	if err := proto.ReadMessage(r, &req); err != nil {
 		ss.reply(str, nil, errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "invalid request: %v", err))
@@ -176,7 +177,8 @@ func (ss *session) serveStream(ctx context.Context, str *quic.Stream) {
 		}
 	}
 	if up := req.GetUpload(); up != nil {
-		ss.handleUpload(ctx, str, r, up)
+		sr.gap, sr.end = uploadGap, time.Now().Add(ss.s.cfg.MaxMessageDuration+requestTimeout)
+		ss.handleUpload(ctx, sr, r, up)
 		return
 	}
 	if f := req.GetFetchMessage(); f != nil {
@@ -285,7 +287,7 @@ func (ss *session) respond(str *quic.Stream, res *pb.Response, err error) {
 // relay faults at error level.
 func (ss *session) logError(err error) {
 	var e *Error
-	if errors.As(err, &e) && e.Code != pb.ErrorCode_ERROR_CODE_INTERNAL && e.Code != pb.ErrorCode_ERROR_CODE_UNAVAILABLE {
+	if errors.As(err, &e) && !e.fault && e.Code != pb.ErrorCode_ERROR_CODE_INTERNAL && e.Code != pb.ErrorCode_ERROR_CODE_UNAVAILABLE {
 		ss.logger().Info("request rejected", append(logAttrs(err), "code", e.Code.String(), "err", err)...)
 		return
 	}

@@ -28,20 +28,21 @@ const drainTime = 10 * time.Second
 // publishes the metadata, records direct-conversation memberships and
 // replies. Nothing is stored when a step
 // fails, and the reply comes only once blob and metadata are durable.
-func (ss *session) handleUpload(ctx context.Context, str *quic.Stream, r *bufio.Reader, up *pb.Upload) {
+func (ss *session) handleUpload(ctx context.Context, sr *stallReader, r *bufio.Reader, up *pb.Upload) {
+	str := sr.str
 	ctx, cancel := context.WithTimeout(ctx, ss.s.cfg.MaxMessageDuration+requestTimeout)
 	defer cancel()
 	str.SetReadDeadline(time.Now().Add(ss.s.cfg.MaxMessageDuration + requestTimeout))
 	me, h, conv, res, err := ss.prepareUpload(ctx, up)
 	if err != nil || res != nil {
 		ss.reply(str, res, err)
-		ss.drainUpload(str, r)
+		ss.drainUpload(sr, r)
 		return
 	}
 	t, err := ss.startLive(ctx, me, conv, h)
 	if err != nil {
 		ss.reply(str, nil, err)
-		ss.drainUpload(str, r)
+		ss.drainUpload(sr, r)
 		return
 	}
 	res, stored, err := ss.receive(ctx, r, me, conv, h, t)
@@ -150,17 +151,26 @@ func (ss *session) resolveRecipient(ctx context.Context, me string, r proto.Reci
 
 // drainUpload reads and discards what the client still sends on a
 // rejected upload stream, bounded in bytes and time.
-func (ss *session) drainUpload(str *quic.Stream, r *bufio.Reader) {
+func (ss *session) drainUpload(sr *stallReader, r *bufio.Reader) {
 	limit := 2*ss.s.cfg.MaxMessageBytes + int64(ss.s.cfg.MaxMessageDuration/proto.FrameDuration)*32
-	str.SetReadDeadline(time.Now().Add(drainTime))
+	sr.end = time.Now().Add(drainTime)
+	sr.str.SetReadDeadline(sr.end)
 	io.CopyN(io.Discard, r, limit)
 }
 
-// blobKey names a message's blob. The key holds sender and conversation
-// as well as the id, so uploads that reuse an id for another message can
-// never overwrite each other's audio, whichever publishes first.
-func blobKey(id, sender, conv string) string {
-	return id[:6] + "/" + id + "." + sender + "." + conv + ".ogg"
+// blobKey names a message's blob under the metadata store's id, so
+// relays with separate metadata that share a bucket never list or delete
+// each other's blobs. The key holds sender and conversation as well as
+// the message id, so uploads that reuse an id for another message can
+// never overwrite each other's audio, whichever publishes first. An empty
+// storeID gives the key without it, which relays before the store id
+// made and which stays valid in stored metadata.
+func blobKey(storeID, id, sender, conv string) string {
+	key := id[:6] + "/" + id + "." + sender + "." + conv + ".ogg"
+	if storeID == "" {
+		return key
+	}
+	return storeID + "/" + key
 }
 
 // receive reads, checks and stores the records of an upload, then
@@ -168,7 +178,7 @@ func blobKey(id, sender, conv string) string {
 // It returns the stored message's metadata, or nil when it stored none.
 func (ss *session) receive(ctx context.Context, r *bufio.Reader, me, conv string, h uploadHeader, t *transmission) (*pb.Response, *pb.MessageInfo, error) {
 	start := time.Now()
-	key := blobKey(h.id, me, conv)
+	key := blobKey(ss.s.storeID, h.id, me, conv)
 	w, err := ss.s.blobs.Create(ctx, key)
 	if err != nil {
 		return nil, nil, unavailable("store message audio", err)
@@ -280,7 +290,8 @@ func recordError(err error) error {
 	case errors.As(err, &serr):
 		return badRequest("upload canceled by the client (stream error %d)", serr.ErrorCode)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return badRequest("upload timed out: send the whole message within its duration plus %s", requestTimeout)
+		return badRequest("upload stalled or timed out: send records at least every %s and the whole message within its duration plus %s",
+			uploadGap, requestTimeout)
 	}
 	return badRequest("read upload: %v", err)
 }
@@ -361,4 +372,32 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 		c.err = err
 	}
 	return n, err
+}
+
+// uploadGap is the longest pause between two reads of an upload stream.
+// A live upload carries a frame every 20 ms, so a pause this long means
+// the sender is gone (killed, or its network is down), and ending the
+// upload then clears its talking indicator for the listeners. It is a
+// variable so that tests can shorten it.
+var uploadGap = 5 * time.Second
+
+// stallReader reads a request stream. Once gap is set, each read first
+// moves the stream's read deadline to gap from now, but never past end,
+// so an upload that stops sending fails after gap while one that keeps
+// sending may take until end.
+type stallReader struct {
+	str *quic.Stream
+	gap time.Duration
+	end time.Time
+}
+
+func (r *stallReader) Read(p []byte) (int, error) {
+	if r.gap > 0 {
+		d := time.Now().Add(r.gap)
+		if d.After(r.end) {
+			d = r.end
+		}
+		r.str.SetReadDeadline(d)
+	}
+	return r.str.Read(p)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/vm-voice/vm/client"
 	"github.com/vm-voice/vm/config"
@@ -123,6 +124,9 @@ func (s *session) explain(err error) error {
 	if s.dialFailed {
 		return fmt.Errorf("relay %s unreachable after %d attempts: %w: is the relay running and the address right?",
 			s.addr, exhausted.Attempts, exhausted.Err)
+	}
+	if strings.HasSuffix(exhausted.Err.Error(), "try again later") {
+		return fmt.Errorf("relay %s failed %d attempts: %w", s.addr, exhausted.Attempts, exhausted.Err)
 	}
 	return fmt.Errorf("relay %s failed %d attempts: %w: try again later", s.addr, exhausted.Attempts, exhausted.Err)
 }

@@ -35,10 +35,11 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Check reports whether the store can write and read objects now.
 	Check(ctx context.Context) error
-	// List calls fn for every committed object, in no particular order,
-	// and stops at the first error fn returns. Objects committed or
+	// List calls fn for every committed object whose key starts with
+	// prefix, in no particular order, and stops at the first error fn
+	// returns. An empty prefix lists every object. Objects committed or
 	// deleted while List runs may or may not be seen.
-	List(ctx context.Context, fn func(Object) error) error
+	List(ctx context.Context, prefix string, fn func(Object) error) error
 }
 
 // Object describes a committed object.

@@ -11,10 +11,15 @@ import (
 	"github.com/minio/minio-go/v7"
 )
 
-// List walks the root directory, skipping the temp directory and files
-// whose paths are not valid keys.
-func (d *Disk) List(ctx context.Context, fn func(Object) error) error {
-	err := filepath.WalkDir(d.root, func(path string, e fs.DirEntry, err error) error {
+// List walks the directory of prefix up to its last slash, or the root
+// directory, skipping the temp directory and files whose paths are not
+// valid keys.
+func (d *Disk) List(ctx context.Context, prefix string, fn func(Object) error) error {
+	start := d.root
+	if i := strings.LastIndexByte(prefix, '/'); i > 0 {
+		start = filepath.Join(d.root, filepath.FromSlash(prefix[:i]))
+	}
+	err := filepath.WalkDir(start, func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -35,7 +40,7 @@ func (d *Disk) List(ctx context.Context, fn func(Object) error) error {
 			return nil
 		}
 		key := filepath.ToSlash(rel)
-		if CheckKey(key) != nil {
+		if CheckKey(key) != nil || !strings.HasPrefix(key, prefix) {
 			return nil
 		}
 		info, err := e.Info()
@@ -48,17 +53,17 @@ func (d *Disk) List(ctx context.Context, fn func(Object) error) error {
 		return fn(Object{Key: key, Size: info.Size(), ModTime: info.ModTime()})
 	})
 	if err != nil {
-		return fmt.Errorf("list blobs under %s: %w", d.root, err)
+		return fmt.Errorf("list blobs under %s: %w", start, err)
 	}
 	return nil
 }
 
-// List pages through the objects under the prefix, one ListObjectsV2
-// request per 1000 keys, and strips the prefix from each key. Keys that
-// are not valid keys, such as Check's probe objects, are skipped. A
-// failed page is not retried.
-func (s *S3) List(ctx context.Context, fn func(Object) error) error {
-	objects := s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true})
+// List pages through the objects under the store's prefix followed by
+// prefix, one ListObjectsV2 request per 1000 keys, and strips the store's
+// prefix from each key. Keys that are not valid keys, such as Check's
+// probe objects, are skipped. A failed page is not retried.
+func (s *S3) List(ctx context.Context, prefix string, fn func(Object) error) error {
+	objects := s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true})
 	for o := range objects {
 		if o.Err != nil {
 			return s.wrap("list blobs", "", o.Err)

@@ -41,6 +41,7 @@ func testStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		{"check", testCheck},
 		{"list", testList},
 		{"list stops", testListStops},
+		{"list prefix", testListPrefix},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,7 +224,7 @@ func testList(t *testing.T, s Store) {
 	}
 
 	got := map[string]int64{}
-	err = s.List(ctx, func(o Object) error {
+	err = s.List(ctx, "", func(o Object) error {
 		got[o.Key] = o.Size
 		if age := time.Since(o.ModTime); age < -time.Minute || age > time.Hour {
 			t.Errorf("object %q modified %v ago, want about now", o.Key, age)
@@ -249,7 +250,7 @@ func testListStops(t *testing.T, s Store) {
 	}
 	stop := errors.New("stop")
 	calls := 0
-	err := s.List(context.Background(), func(Object) error {
+	err := s.List(context.Background(), "", func(Object) error {
 		calls++
 		return stop
 	})
@@ -258,5 +259,42 @@ func testListStops(t *testing.T, s Store) {
 	}
 	if calls != 1 {
 		t.Errorf("callback ran %d times, want 1", calls)
+	}
+}
+
+func testListPrefix(t *testing.T, s Store) {
+	keys := []string{"aa11/01AB/one.ogg", "aa11/01CD/two.ogg", "aa112/01AB/three.ogg", "bb22/01AB/four.ogg", "01AB/five.ogg"}
+	for _, key := range keys {
+		mustPut(t, s, key, []byte("x"))
+	}
+	tests := []struct {
+		prefix string
+		want   []string
+	}{
+		{"", keys},
+		{"aa11/", []string{"aa11/01AB/one.ogg", "aa11/01CD/two.ogg"}},
+		{"aa11", []string{"aa11/01AB/one.ogg", "aa11/01CD/two.ogg", "aa112/01AB/three.ogg"}},
+		{"aa11/01C", []string{"aa11/01CD/two.ogg"}},
+		{"cc33/", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.prefix, func(t *testing.T) {
+			got := map[string]bool{}
+			err := s.List(context.Background(), tt.prefix, func(o Object) error {
+				got[o.Key] = true
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("got %d objects %v, want %d %v", len(got), got, len(tt.want), tt.want)
+			}
+			for _, key := range tt.want {
+				if !got[key] {
+					t.Errorf("got no object %q, want it listed", key)
+				}
+			}
+		})
 	}
 }

@@ -21,6 +21,9 @@
 //	KV "receipts"     message id -> JSON map of listener handle to the time
 //	                  it first played the message, updated with
 //	                  compare-and-set on the revision
+//	KV "relay"        "store_id" -> random id of this metadata store, 16
+//	                  hex digits; the relay puts every blob key it makes
+//	                  under it
 //	stream MESSAGES   subject "msg.<conversation>.<message id>", data a
 //	                  protobuf pb.MessageInfo, Nats-Msg-Id the message id,
 //	                  duplicate window 10 minutes
@@ -154,6 +157,11 @@ type Store interface {
 	// Receipts returns who played message id and when; empty when nobody
 	// did.
 	Receipts(ctx context.Context, id string) (Receipts, error)
+
+	// StoreID returns the random id of this metadata store, the same
+	// for every relay that shares it. It creates the id on the first call
+	// against a new store.
+	StoreID(ctx context.Context) (string, error)
 
 	// Check reports whether the store answers requests now.
 	Check(ctx context.Context) error

@@ -57,9 +57,31 @@ func (ss *session) conversation(ctx context.Context, me, id string) (*pb.Convers
 		if err != nil {
 			return nil, unavailable("count unread messages", err)
 		}
-		c.Unread = uint64(len(unread))
+		if c.Unread, err = ss.countUnread(ctx, me, unread); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
+}
+
+// countUnread counts the messages among msgs that me has not played:
+// those from other senders without a listen receipt of me. A user's own
+// messages are never unread.
+func (ss *session) countUnread(ctx context.Context, me string, msgs []*pb.MessageInfo) (uint64, error) {
+	var n uint64
+	for _, m := range msgs {
+		if m.GetSender() == me {
+			continue
+		}
+		r, err := ss.s.meta.Receipts(ctx, m.GetMessageId())
+		if err != nil {
+			return 0, unavailable("count unread messages", err)
+		}
+		if _, played := r[me]; !played {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // handleListMessages lists messages of one conversation, or of all of

@@ -470,3 +470,34 @@ func blobFiles(t *testing.T, dataDir string) []string {
 	})
 	return files
 }
+
+func TestUnreadCounts(t *testing.T) {
+	srv := startServer(t, Config{})
+	alice := newUser(t, srv, "alice")
+	bob := newUser(t, srv, "bob")
+	first := alice.send("@bob", 5)
+	alice.send("@bob", 5)
+	bob.send("@alice", 5)
+
+	unread := func(c *testClient) uint64 {
+		t.Helper()
+		convs := c.do(&pb.Request{Body: &pb.Request_ListConversations{ListConversations: &pb.ListConversations{}}}).GetConversations()
+		if len(convs.GetConversations()) != 1 {
+			t.Fatalf("got conversations %v, want one", convs)
+		}
+		return convs.Conversations[0].Unread
+	}
+	if got := unread(bob); got != 2 {
+		t.Errorf("bob's unread = %d, want 2 (his own message does not count)", got)
+	}
+	if got := unread(alice); got != 1 {
+		t.Errorf("alice's unread = %d, want 1", got)
+	}
+	mark := &pb.Request{Body: &pb.Request_MarkListened{MarkListened: &pb.MarkListened{MessageId: first.MessageId, Conversation: first.Conversation}}}
+	if res := bob.do(mark); res.Error != nil {
+		t.Fatalf("MarkListened: %v", res.Error)
+	}
+	if got := unread(bob); got != 1 {
+		t.Errorf("bob's unread after playing one = %d, want 1", got)
+	}
+}

@@ -18,6 +18,11 @@ func (m Model) handleEvent(ev client.EngineEvent) (Model, tea.Cmd) {
 	case client.EventDisconnected:
 		m.status.Connected = false
 		m.setNotice(fmt.Sprintf("disconnected: %v; reconnecting", ev.Err), true)
+		// Presence is unknown until the feed is back; the reconnect
+		// reloads the list with the relay's snapshot.
+		for i := range m.convs {
+			m.convs[i].Online, m.convs[i].Talking = nil, nil
+		}
 	case client.EventPresence:
 		return m.presence(ev)
 	case client.EventTalkStarted:

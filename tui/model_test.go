@@ -379,3 +379,15 @@ func TestModelStaleMessages(t *testing.T) {
 		t.Errorf("a stale list replaced the timeline: got %d messages, want 3", got)
 	}
 }
+
+func TestModelDisconnectClearsPresence(t *testing.T) {
+	h := newHarness(t, TalkAuto, 80, 24)
+	h.event(client.EngineEvent{Kind: client.EventPresence, Handle: "bob", Online: true})
+	h.event(client.EngineEvent{Kind: client.EventTalkStarted, Handle: "bob", Conversation: h.m.convs[0].ID, MessageID: "m1"})
+	h.event(client.EngineEvent{Kind: client.EventDisconnected, Err: errors.New("relay stopped")})
+	for _, c := range h.m.convs {
+		if len(c.Online) != 0 || len(c.Talking) != 0 {
+			t.Errorf("%s: got online %q and talking %q while disconnected, want none", c.Display, c.Online, c.Talking)
+		}
+	}
+}

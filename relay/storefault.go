@@ -13,9 +13,9 @@ import (
 )
 
 // minFreeBytes is the free space the relay keeps on the file systems of
-// its metadata and of its disk blobs. The NATS file store keeps a write
-// error for good once it has one: the stream fails every later write
-// until the relay restarts. So the relay refuses writes while the disk is
+// its metadata and of its disk blobs. The NATS file store (nats-server
+// v2.15.3) keeps a stream's first write error and fails every later write
+// to that stream until the relay restarts, as a disk-full test showed. So the relay refuses writes while the disk is
 // nearly full, before JetStream itself runs out of space.
 const minFreeBytes = 512 << 10
 

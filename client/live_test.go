@@ -41,8 +41,10 @@ func TestLiveTalkReachesListener(t *testing.T) {
 	// network, which shifts what comes after; segments align on their own.
 	corr := audio.SegmentCorrelation(sp.pcm, pcm, proto.SampleRate, 0.2, 0.1)
 	t.Logf("correlation with the original: %.3f", corr)
-	if corr < 0.9 {
-		t.Errorf("got correlation %.3f with the original, want at least 0.9", corr)
+	// Opus at 24 kbit/s alone scores about 0.93 here; unrelated speech
+	// scores below 0.3.
+	if corr < 0.85 {
+		t.Errorf("got correlation %.3f with the original, want at least 0.85", corr)
 	}
 }
 
@@ -85,7 +87,10 @@ func TestLiveTalkThroughLossyNetwork(t *testing.T) {
 	if d := len(pcm) - len(sp.pcm); d > slack || d < -slack {
 		t.Errorf("got %d samples played, want %d within %d", len(pcm), len(sp.pcm), slack)
 	}
-	corr := audio.SegmentCorrelation(sp.pcm, pcm, proto.SampleRate, 0.2, 0.1)
+	// Under loss the buffer adapts more, and a stall of the loaded test
+	// machine can grow it by several frames at once: half-second segments
+	// may each shift by up to 250 ms from the one before.
+	corr := audio.SegmentCorrelation(sp.pcm, pcm, proto.SampleRate, 0.5, 0.25)
 	t.Logf("correlation with the original: %.3f", corr)
 	if corr < 0.7 {
 		t.Errorf("got correlation %.3f with the original, want at least 0.7", corr)

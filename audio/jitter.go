@@ -313,9 +313,9 @@ func (j *JitterBuffer) Stats() JitterStats {
 	return st
 }
 
-// EndAt tells the buffer that the talk spurt has frames frames, as the
-// sender's end notice says, so the spurt ends on time even when the frame
-// marked last was lost. A spurt that has not started is left alone.
+// EndAt sets the talk spurt's length to frames, from the sender's end
+// notice, so the spurt ends on time even when the frame marked last was
+// lost. A spurt that has not started is left alone.
 func (j *JitterBuffer) EndAt(frames uint32) {
 	if frames == 0 || j.state == stateIdle || j.state == stateEnded {
 		return

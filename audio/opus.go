@@ -50,8 +50,8 @@ type EncoderOptions struct {
 	PacketLossPercent int
 
 	// NoFEC turns in-band FEC off. FEC helps only where packets can be
-	// lost, on the live path; a file upload is reliable, so vm send turns
-	// it off and spends those bits on the audio.
+	// lost, which is the live path. A file upload is reliable, so vm send
+	// turns FEC off and spends those bits on the audio.
 	NoFEC bool
 }
 

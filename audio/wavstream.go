@@ -99,8 +99,8 @@ func (w *wavStream) samples() (io.Reader, int64) {
 	return io.LimitReader(w.br, w.dataSize), w.dataSize
 }
 
-// frameLimit returns the most frames decode may produce. It fails at once
-// when the header declares a length over maxDur. A header that declares
+// frameLimit returns the maximum number of frames decode may produce. It
+// fails at once when the header declares a length over maxDur. A header that declares
 // more than MaxDecodeFrames fails only once that many frames are read,
 // because a header's claim may be just damaged, and the truncation error
 // is the truer one for a short file.

@@ -183,7 +183,7 @@ func TestEngineLateJoinerHearsFromStart(t *testing.T) {
 	gotHead := got[:min(len(got), len(head)+second/4)]
 	// WSOLA picks its segments relative to where a chunk starts, so two
 	// stretches of the same speech in different chunks match only
-	// loosely; playback that lacks the beginning scored below 0.25 here.
+	// loosely. Playback that lacked the beginning scored below 0.25 here.
 	if corr := audio.SegmentCorrelation(head, gotHead, proto.SampleRate, 0.1, 0.25); corr < 0.45 {
 		t.Errorf("got correlation %.3f of the first second with the start of playback, want at least 0.45", corr)
 	}

@@ -29,7 +29,7 @@ type EventKind int
 // Event kinds an Engine reports.
 const (
 	EventConnected        EventKind = iota + 1 // session to the relay is up
-	EventDisconnected                          // session lost; Err says why, the engine reconnects
+	EventDisconnected                          // session lost; Err is the cause, and the engine reconnects
 	EventPresence                              // Handle went online or offline (Online)
 	EventTalkStarted                           // Handle started talking in Conversation (MessageID)
 	EventTalkEnded                             // a transmission ended (MessageID)
@@ -70,6 +70,6 @@ type EngineStatus struct {
 	Talking      bool
 	TalkStarted  time.Time
 	TalkTo       string // conversation id of the current transmission
-	MicError     string // why capture is unavailable, with the fix; "" when it works
-	SpeakerError string // why playback is unavailable, with the fix; "" when it works
+	MicError     string // reason capture is unavailable, with the fix; "" when it works
+	SpeakerError string // reason playback is unavailable, with the fix; "" when it works
 }

@@ -76,7 +76,7 @@ func TestLiveTalkThroughLossyNetwork(t *testing.T) {
 	// Every lost frame is filled by FEC or concealment; frames that
 	// arrive after their slot are filled the same way.
 	// A burst of late arrivals on a loaded machine can make the buffer
-	// jump over a gap instead of concealing it frame by frame; those
+	// jump over a gap instead of concealing it frame by frame. Those
 	// frames count as skipped.
 	if got := st.Concealed + st.Recovered + st.Skipped; got < lost {
 		t.Errorf("got %d concealed + %d recovered + %d skipped frames, want at least the %d lost",

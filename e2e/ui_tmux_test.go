@@ -194,7 +194,7 @@ func TestUIInTmux(t *testing.T) {
 	pane.waitText("new message from @bob")
 
 	// Space starts talk in toggle mode: the status bar shows the talk
-	// timer. Without a microphone the notice line says why talk failed.
+	// timer. Without a microphone the notice line shows why talk failed.
 	pane.sendKeys("Space")
 	screen := pane.waitFor("talk or why it failed", func(s string) bool {
 		return strings.Contains(s, "● TALK 0:") || strings.Contains(s, "talk: start talking:")

@@ -176,7 +176,7 @@ func (c *testClient) roundTrip(req *pb.Request, extra []byte) (*pb.Response, []b
 		return nil, nil, err
 	}
 	// Write errors are ignored: a relay that rejects an upload stops
-	// reading, and the response tells why.
+	// reading, and the response contains the reason.
 	str.Write(append(b, extra...))
 	str.Close()
 	r := bufio.NewReader(str)

@@ -87,7 +87,7 @@ func TestHostileUploads(t *testing.T) {
 }
 
 // checkNothingStored checks that no message and no blob is stored and
-// that the relay still answers.
+// that the relay still serves requests.
 func checkNothingStored(t *testing.T, srv *testServer, c *testClient) {
 	t.Helper()
 	list := c.list(&pb.ListMessages{Conversation: "d.alice.bob", All: true})

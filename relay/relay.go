@@ -231,7 +231,7 @@ type Server struct {
 	// health remembers the last health check's outcome, so a fault is
 	// logged when it starts and when it clears, not on every check.
 	health healthState
-	// subscribeHookForTest, when set, sees each subscriber before it is
+	// subscribeHookForTest, when set, receives each subscriber before it is
 	// registered, so a test can replace its datagram sender.
 	subscribeHookForTest func(*subscriber)
 	// sentHookForTest, when set, gets the time from a frame's intake to

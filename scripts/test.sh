@@ -8,16 +8,16 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh --test
 export PATH="$PATH:$(go env GOPATH)/bin"
 # The device tests need a virtual microphone and speaker. The team's
-# script for them sits beside the repository in CI; without it those
-# tests skip and say so.
+# script for them is beside the repository in CI. Without it those
+# tests skip with a message naming the missing script.
 if [[ -z "${VIRTUAL_AUDIO_SCRIPT:-}" && -f ../shared/audio/virtual-audio.sh ]]; then
 	export VIRTUAL_AUDIO_SCRIPT=$(realpath ../shared/audio/virtual-audio.sh)
 fi
 
 go vet ./...
 # The PortAudio binding converts an integer to unsafe.Pointer when it
-# opens a stream, which the race detector's pointer checks reject at the
-# second stream; the check is turned off for that package alone.
+# opens a stream, and the race detector's pointer checks reject that at the
+# second stream. So the check is turned off for that package alone.
 # -p 1 runs one package at a time: the live-audio and device tests
 # measure real-time behaviour and share the virtual audio devices, and
 # two cores shared with a concurrent package make their timing noisy.

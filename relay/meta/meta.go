@@ -91,7 +91,7 @@ type Query struct {
 }
 
 // Store is the relay's metadata store. Every method is safe for
-// concurrent use and blocks until the store answered.
+// concurrent use and blocks until the store has replied.
 type Store interface {
 	// User returns the user registered under handle, or ErrNotFound.
 	User(ctx context.Context, handle string) (User, error)
@@ -154,8 +154,8 @@ type Store interface {
 	// It returns first=false, storing nothing, when handle played the
 	// message before.
 	MarkListened(ctx context.Context, id, handle string, at time.Time) (first bool, err error)
-	// Receipts returns who played message id and when; empty when nobody
-	// did.
+	// Receipts returns the listeners of message id and when each played
+	// it. The map is empty when the message has no listener yet.
 	Receipts(ctx context.Context, id string) (Receipts, error)
 
 	// StoreID returns the random id of this metadata store, the same
@@ -163,6 +163,6 @@ type Store interface {
 	// against a new store.
 	StoreID(ctx context.Context) (string, error)
 
-	// Check reports whether the store answers requests now.
+	// Check reports whether the store serves requests now.
 	Check(ctx context.Context) error
 }

@@ -23,6 +23,9 @@ const (
 	// stretchCoarseStep is the step of the first pass of the search, which
 	// a second pass refines sample by sample.
 	stretchCoarseStep = 4
+	// stretchPad is the silence appended at the end of the input so that
+	// the last segments and their searches can run past it.
+	stretchPad = 2*stretchWindow + 2*stretchTolerance
 )
 
 // Stretch changes the duration of 48 kHz mono pcm by 1/speed and keeps its
@@ -34,30 +37,153 @@ const (
 // one segment, Stretch returns a copy of the input cut or padded with
 // silence to the output length.
 func Stretch(pcm []float32, speed float64) []float32 {
-	speed = min(max(speed, MinStretchSpeed), MaxStretchSpeed)
-	outLen := int(math.Round(float64(len(pcm)) / speed))
-	if speed == 1 || len(pcm) < stretchWindow {
+	s := NewStretcher(speed)
+	out := s.Write(pcm)
+	return append(out, s.Flush()...)
+}
+
+// Stretcher is Stretch for audio that arrives in pieces. The samples
+// returned by its Write calls and the final Flush, put together, are the
+// samples that Stretch returns for the whole input, whatever the size of
+// the pieces, so a stream stretched piece by piece has no seams. Output
+// trails input by about 30 ms of input (one segment and its search range).
+// A Stretcher is not safe for concurrent use.
+type Stretcher struct {
+	speed  float64
+	window []float32
+
+	// in contains the input from absolute sample inBase on. inLen counts
+	// all input written since the stream began.
+	in     []float32
+	inBase int
+	inLen  int
+
+	// next is the index of the next segment, and prev the absolute input
+	// position of the last segment added.
+	next int
+	prev int
+
+	// sum and weight accumulate the windowed segments and the windows
+	// from absolute output sample outBase on.
+	sum, weight []float32
+	outBase     int
+}
+
+// NewStretcher returns a Stretcher at speed, clamped to
+// [MinStretchSpeed, MaxStretchSpeed].
+func NewStretcher(speed float64) *Stretcher {
+	return &Stretcher{
+		speed:  min(max(speed, MinStretchSpeed), MaxStretchSpeed),
+		window: hannWindow(stretchWindow),
+	}
+}
+
+// Write adds pcm to the stream and returns the output samples that no
+// later input can change. The returned slice is new.
+func (s *Stretcher) Write(pcm []float32) []float32 {
+	if s.speed == 1 {
+		s.inLen += len(pcm)
+		return append([]float32(nil), pcm...)
+	}
+	s.in = append(s.in, pcm...)
+	s.inLen += len(pcm)
+	for s.inLen >= s.inputNeeded(s.next) {
+		s.addSegment(s.inLen)
+	}
+	s.trimInput()
+	return s.emit(s.next * stretchHop)
+}
+
+// Flush ends the stream and returns the rest of its output. The Stretcher
+// then starts a new stream at the same speed.
+func (s *Stretcher) Flush() []float32 {
+	defer s.reset()
+	if s.speed == 1 {
+		return nil
+	}
+	outLen := int(math.Round(float64(s.inLen) / s.speed))
+	if s.next == 0 && s.inLen < stretchWindow {
 		out := make([]float32, outLen)
-		copy(out, pcm)
+		copy(out, s.in)
 		return out
 	}
-	// Zeros after the input let segments and searches run past its end.
-	in := make([]float32, len(pcm)+2*stretchWindow+2*stretchTolerance)
-	copy(in, pcm)
-	sum := make([]float32, outLen+stretchWindow)
-	weight := make([]float32, outLen+stretchWindow)
-	window := hannWindow(stretchWindow)
-	prev := 0
-	for k := 0; k*stretchHop < outLen; k++ {
-		pos := 0
-		if k > 0 {
-			nominal := int(math.Round(float64(k*stretchHop) * speed))
-			pos = bestContinuation(in, prev+stretchHop, nominal, len(pcm))
-		}
-		overlapAdd(sum, weight, in[pos:pos+stretchWindow], k*stretchHop, window)
-		prev = pos
+	s.in = append(s.in, make([]float32, stretchPad)...)
+	for ; s.next*stretchHop < outLen; s.next++ {
+		s.addSegment(s.inLen)
 	}
-	return normalizeOverlap(sum[:outLen], weight[:outLen])
+	return s.emit(outLen)
+}
+
+func (s *Stretcher) reset() {
+	*s = Stretcher{speed: s.speed, window: s.window}
+}
+
+// nominal returns the input position that segment k would take without
+// the search.
+func (s *Stretcher) nominal(k int) int {
+	return int(math.Round(float64(k*stretchHop) * s.speed))
+}
+
+// inputNeeded returns how much input must have arrived before segment k
+// can be placed without reading past it.
+func (s *Stretcher) inputNeeded(k int) int {
+	if k == 0 {
+		return stretchWindow
+	}
+	return s.nominal(k) + stretchTolerance + stretchWindow
+}
+
+// addSegment places segment s.next, searching positions no later than
+// limit, adds it to the output and advances s.next.
+func (s *Stretcher) addSegment(limit int) {
+	k := s.next
+	pos := 0
+	if k > 0 {
+		// Positions are relative to s.in from here on.
+		pos = s.inBase + bestContinuation(s.in, s.prev+stretchHop-s.inBase, s.nominal(k)-s.inBase, limit-s.inBase)
+	}
+	at := k*stretchHop - s.outBase
+	if need := at + stretchWindow; need > len(s.sum) {
+		s.sum = append(s.sum, make([]float32, need-len(s.sum))...)
+		s.weight = append(s.weight, make([]float32, need-len(s.weight))...)
+	}
+	start := pos - s.inBase
+	overlapAdd(s.sum, s.weight, s.in[start:start+stretchWindow], at, s.window)
+	s.prev = pos
+	s.next++
+}
+
+// trimInput drops input that no later segment or search can read. It
+// copies only once a few segments' worth has piled up.
+func (s *Stretcher) trimInput() {
+	keepFrom := max(min(s.prev+stretchHop, s.nominal(s.next)-stretchTolerance), 0)
+	if s.next == 0 {
+		keepFrom = 0
+	}
+	if drop := keepFrom - s.inBase; drop > 4*stretchWindow {
+		s.in = append(s.in[:0], s.in[drop:]...)
+		s.inBase = keepFrom
+	}
+}
+
+// emit returns the normalized output before absolute sample end and drops
+// it from the accumulators.
+func (s *Stretcher) emit(end int) []float32 {
+	n := end - s.outBase
+	if n <= 0 {
+		return nil
+	}
+	out := make([]float32, n)
+	copy(out, s.sum[:min(n, len(s.sum))])
+	normalizeOverlap(out, s.weight[:min(n, len(s.weight))])
+	if n >= len(s.sum) {
+		s.sum, s.weight = s.sum[:0], s.weight[:0]
+	} else {
+		s.sum = append(s.sum[:0], s.sum[n:]...)
+		s.weight = append(s.weight[:0], s.weight[n:]...)
+	}
+	s.outBase = end
+	return out
 }
 
 // hannWindow returns a periodic Hann window of n samples.

@@ -3,6 +3,8 @@ package audio
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -154,5 +156,81 @@ func BenchmarkStretch(b *testing.B) {
 			played := float64(out) / SampleRate * float64(b.N)
 			b.ReportMetric(played/b.Elapsed().Seconds(), "x_realtime")
 		})
+	}
+}
+
+// writeInPieces feeds in to write in pieces of random sizes up to 3000
+// samples, then calls flush, and returns all the output.
+func writeInPieces(r *rand.Rand, in []float32, write func([]float32) []float32, flush func() []float32) []float32 {
+	var out []float32
+	for len(in) > 0 {
+		n := min(len(in), 1+r.IntN(3000))
+		out = append(out, write(in[:n])...)
+		in = in[n:]
+	}
+	return append(out, flush()...)
+}
+
+// speechWithPauses returns the speech sample with silence before it, in its
+// middle and after it.
+func speechWithPauses(t *testing.T) []float32 {
+	speech := resampledMono(t, loadWAV(t, "speech-16k.wav")).Samples
+	half := len(speech) / 2
+	return concat(make([]float32, 30000), speech[:half], make([]float32, 2*SampleRate), speech[half:], make([]float32, 1234))
+}
+
+// The streaming forms must give the whole-buffer results sample for
+// sample, whatever the pieces, so catch-up audio stretched piece by piece
+// has no seams.
+func TestStretcherMatchesStretch(t *testing.T) {
+	in := speechWithPauses(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 500, 959, 960, 961, 5000, len(in)} {
+		for _, speed := range []float64{0.75, 1, 1.5, 2} {
+			want := Stretch(in[:n], speed)
+			s := NewStretcher(speed)
+			for round := range 2 { // the second round checks that Flush starts a new stream
+				got := writeInPieces(r, in[:n], s.Write, s.Flush)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%d samples at speed %.2f, round %d: streamed output (%d samples) differs from Stretch (%d samples)",
+						n, speed, round, len(got), len(want))
+				}
+			}
+		}
+	}
+}
+
+func TestSilenceShortenerMatchesShortenSilences(t *testing.T) {
+	in := speechWithPauses(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 479, 480, 481, 5000, len(in)} {
+		for _, gap := range []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond} {
+			want := ShortenSilences(in[:n], SampleRate, gap)
+			s := NewSilenceShortener(SampleRate, gap)
+			for round := range 2 {
+				got := writeInPieces(r, in[:n], s.Write, s.Flush)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%d samples, gap %v, round %d: streamed output (%d samples) differs from ShortenSilences (%d samples)",
+						n, gap, round, len(got), len(want))
+				}
+			}
+		}
+	}
+}
+
+// A pause of any length costs the SilenceShortener the same memory.
+func TestSilenceShortenerBoundsLongPause(t *testing.T) {
+	s := NewSilenceShortener(SampleRate, 300*time.Millisecond)
+	block := make([]float32, SampleRate/50)
+	for range 50 * 60 { // a minute of silence
+		if out := s.Write(block); len(out) != 0 {
+			t.Fatalf("got %d samples during a pause, want them held until it ends", len(out))
+		}
+	}
+	if got, limit := cap(s.pause), SampleRate; got > limit {
+		t.Errorf("pause buffer grew to %d samples, want at most %d", got, limit)
+	}
+	if got, want := len(s.Flush()), int(0.3*SampleRate); got != want {
+		t.Errorf("flushed %d samples, want %d", got, want)
 	}
 }

@@ -48,6 +48,12 @@ type incoming struct {
 	cancel  context.CancelFunc // stops collect and catch-up
 	wg      sync.WaitGroup     // collect and catch-up goroutines
 	done    chan struct{}      // closed once the frames channel is drained
+
+	// Catch-up PCM passes through these on its way to the backlog. They
+	// keep state across pieces, so the backlog has no seams; only the
+	// catch-up goroutine uses them.
+	shortener *audio.SilenceShortener
+	stretcher *audio.Stretcher
 }
 
 func newIncoming(e *Engine, s *Session, t *Talk) *incoming {
@@ -92,6 +98,8 @@ func (in *incoming) play(ctx context.Context, catchUp bool) {
 	in.edge = !catchUp
 	in.mu.Unlock()
 	if catchUp {
+		in.shortener = audio.NewSilenceShortener(audio.SampleRate, catchUpMaxGap)
+		in.stretcher = audio.NewStretcher(catchUpSpeed)
 		in.wg.Go(func() { in.catchUp(ctx) })
 	}
 	if !in.e.out.add(in) {
@@ -224,6 +232,8 @@ func (in *incoming) catchUp(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+	in.queueBacklog(in.stretcher.Write(in.shortener.Flush()))
+	in.queueBacklog(in.stretcher.Flush())
 	in.setEdge(next)
 }
 
@@ -336,12 +346,18 @@ func (in *incoming) decodeBacklog(ctx context.Context, dec *audio.Decoder, recs 
 	}
 }
 
-// appendBacklog shortens pauses, speeds pcm up and queues it.
+// appendBacklog shortens pauses, speeds pcm up and queues what comes out.
+// Up to a pause and about 30 ms of audio stay inside the filters until
+// the next piece or the flush at the end of catch-up.
 func (in *incoming) appendBacklog(pcm []float32) {
-	if len(pcm) == 0 {
+	in.queueBacklog(in.stretcher.Write(in.shortener.Write(pcm)))
+}
+
+// queueBacklog queues catch-up PCM for the playout loop.
+func (in *incoming) queueBacklog(fast []float32) {
+	if len(fast) == 0 {
 		return
 	}
-	fast := stretchPCM(shortenSilences(pcm, catchUpMaxGap), catchUpSpeed)
 	in.mu.Lock()
 	in.backlog = append(in.backlog, fast...)
 	in.mu.Unlock()

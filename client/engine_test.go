@@ -181,10 +181,13 @@ func TestEngineLateJoinerHearsFromStart(t *testing.T) {
 	// playback, shortened and sped up as the catch-up does it.
 	head := stretchPCM(shortenSilences(sp.pcm[:second], catchUpMaxGap), catchUpSpeed)
 	gotHead := got[:min(len(got), len(head)+second/4)]
-	// WSOLA picks its segments relative to where a chunk starts, so two
-	// stretches of the same speech in different chunks match only
-	// loosely. Playback that lacked the beginning scored below 0.25 here.
-	if corr := audio.SegmentCorrelation(head, gotHead, proto.SampleRate, 0.1, 0.25); corr < 0.45 {
+	// The decoded speech lags the original by the Opus delay, so WSOLA
+	// picks other segments from it than from the original, and the two
+	// stretches match only loosely (0.59 here). Playback that lacked the
+	// beginning scored below 0.25.
+	corr := audio.SegmentCorrelation(head, gotHead, proto.SampleRate, 0.1, 0.25)
+	t.Logf("correlation of the first second with the start of playback: %.3f", corr)
+	if corr < 0.45 {
 		t.Errorf("got correlation %.3f of the first second with the start of playback, want at least 0.45", corr)
 	}
 }

@@ -61,8 +61,9 @@ type EngineOptions struct {
 	// audio's defaults (24 kbit/s VBR, in-band FEC on).
 	Encoder audio.EncoderOptions
 
-	liveDoneForTest func(msgID string, st livePlayerStats) // live playback ended
-	repairedForTest func(msgID string, filled int)         // copy repaired and cached
+	liveDoneForTest   func(msgID string, st livePlayerStats) // live playback ended
+	livePlayedForTest func(msgID string, po audio.Playout)   // live player filled a slot, in the playout loop
+	repairedForTest   func(msgID string, filled int)         // copy repaired and cached
 }
 
 // Engine runs the live side of vm for a user interface: it keeps a
@@ -96,7 +97,8 @@ type Engine struct {
 // NewEngine loads the identity and starts the engine: it connects to the
 // relay in the background, reconnecting with backoff, and opens the
 // speaker. It fails only when the relay address or the identity is
-// invalid. A missing microphone or speaker shows in Status instead.
+// invalid. A missing speaker shows in Status instead, and a missing
+// microphone once CheckMic or StartTalk has tried it.
 func NewEngine(ctx context.Context, opt EngineOptions) (*Engine, error) {
 	if err := config.CheckRelayAddr(opt.Relay); err != nil {
 		return nil, err
@@ -115,7 +117,6 @@ func NewEngine(ctx context.Context, opt EngineOptions) (*Engine, error) {
 	e.status.InputLevel = silentLevel
 	e.out = newPlayout(e)
 	e.wg.Go(func() { e.out.run(ctx) })
-	e.wg.Go(func() { e.probeMic() })
 	e.wg.Go(func() { e.connectLoop(ctx) })
 	return e, nil
 }
@@ -217,23 +218,53 @@ func (e *Engine) session() (*Session, error) {
 	return e.sess, nil
 }
 
-// probeMic opens and closes the microphone once, so Status reports a
-// missing one before the user tries to talk.
-func (e *Engine) probeMic() {
+// CheckMic opens and closes the microphone once, so that Status reports
+// a missing one before the user tries to talk, and returns the problem
+// as MicError states it, or nil. A user interface calls it when it opens
+// and when the user asks to check again. While the user talks it returns
+// nil without opening the device, which capture is using.
+func (e *Engine) CheckMic() error {
+	e.mu.Lock()
+	talking := e.talk != nil
+	e.mu.Unlock()
+	if talking {
+		return nil
+	}
 	src, err := e.opt.OpenCapture(e.opt.CaptureDevice)
 	if err == nil {
 		src.Close()
 	}
-	e.setMicError(err)
+	return e.setMicError(err)
 }
 
-func (e *Engine) setMicError(err error) {
+// setMicError records the outcome of opening the microphone in
+// Status().MicError and returns the problem, or nil.
+func (e *Engine) setMicError(err error) error {
+	problem := deviceProblem("microphone", "--mic", "mic", err)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.status.MicError = ""
-	if err != nil {
-		e.status.MicError = "microphone unavailable: " + err.Error()
+	if problem != nil {
+		e.status.MicError = problem.Error()
 	}
+	return problem
+}
+
+// deviceProblem describes a failure to open an audio device for the
+// user: role is "microphone" or "speaker", and flag and key are the
+// command line flag and config.toml key that choose the device. The audio
+// package's errors state the fix for a missing device and list the
+// devices when a name matches none, so for that case this adds how to
+// pass another name.
+func deviceProblem(role, flag, key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, audio.ErrDeviceNotFound):
+		return fmt.Errorf("%s unavailable: %w: pass one of those with %s NAME or set %s in config.toml (vm devices lists them)",
+			role, err, flag, key)
+	}
+	return fmt.Errorf("%s unavailable: %w", role, err)
 }
 
 // Conversations returns the user's conversations with unread counts and

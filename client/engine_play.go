@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vm-voice/vm/audio"
+	"github.com/vm-voice/vm/proto"
 )
 
 // Playback tuning.
@@ -23,20 +24,30 @@ const (
 // ErrNoSpeaker is returned by Play when no speaker could be opened.
 var ErrNoSpeaker = errors.New("no speaker")
 
-// storedPlayback is a stored message being played.
+// storedPlayback is a stored message being played. It stretches the
+// message to the playback speed as it plays, a few tens of milliseconds
+// ahead, so a speed change applies to the rest of the message.
 type storedPlayback struct {
 	e        *Engine
 	conv, id string
 	sender   string
-	pcm      []float32
+	src      []float32     // the message at normal speed, pauses shortened with SkipSilence
 	dur      time.Duration // of the message at normal speed
-	speed    float64
 
 	mu        sync.Mutex
-	pos       int
+	speed     float64
+	stretch   *audio.Stretcher
+	read      int       // samples of src written to stretch
+	flushed   bool      // all of src is written and stretch flushed
+	queue     []float32 // stretched samples not played yet
+	played    float64   // samples of src played, for the position
 	lastEvent time.Time
 	stopped   bool
 }
+
+// stretchChunk is how many samples of the message fill writes to the
+// stretcher at a time.
+const stretchChunk = 2 * proto.FrameSamples
 
 // Play starts playing message msgID of conversation conv and returns at
 // once; loading runs in the background and reports EventPlaybackStarted,
@@ -47,8 +58,8 @@ func (e *Engine) Play(conv, msgID string, opt PlayOptions) error {
 	if opt.Speed == 0 {
 		opt.Speed = 1
 	}
-	if opt.Speed < 1 || opt.Speed > 2 {
-		return fmt.Errorf("play message %s: speed %.2g out of range 1 to 2", msgID, opt.Speed)
+	if err := checkSpeed(opt.Speed); err != nil {
+		return fmt.Errorf("play message %s: %w", msgID, err)
 	}
 	e.mu.Lock()
 	noSpeaker := e.status.SpeakerError
@@ -63,6 +74,31 @@ func (e *Engine) Play(conv, msgID string, opt PlayOptions) error {
 	}
 	e.StopPlayback()
 	e.wg.Go(func() { e.startPlayback(conv, msgID, opt) })
+	return nil
+}
+
+// checkSpeed returns an error for a playback speed outside 1 to 2.
+func checkSpeed(speed float64) error {
+	if speed < 1 || speed > 2 {
+		return fmt.Errorf("invalid playback speed %.2g: use 1 to 2", speed)
+	}
+	return nil
+}
+
+// SetPlaybackSpeed changes the speed of the stored message being played,
+// if any. The change is heard after the audio already stretched at the
+// old speed, by estimate under 0.1 s. Play takes the speed of later
+// messages from its options.
+func (e *Engine) SetPlaybackSpeed(speed float64) error {
+	if err := checkSpeed(speed); err != nil {
+		return fmt.Errorf("set playback speed: %w", err)
+	}
+	e.mu.Lock()
+	pb := e.playback
+	e.mu.Unlock()
+	if pb != nil {
+		pb.setSpeed(speed)
+	}
 	return nil
 }
 
@@ -104,11 +140,14 @@ func (e *Engine) loadPlayback(conv, msgID string, opt PlayOptions) (*storedPlayb
 	if opt.SkipSilence {
 		samples = shortenSilences(samples, skipSilenceGap)
 	}
-	if opt.Speed != 1 {
-		samples = stretchPCM(samples, opt.Speed)
-	}
-	return &storedPlayback{e: e, conv: conv, id: msgID, sender: sender, pcm: samples, dur: dur,
-		speed: opt.Speed}, nil
+	return newStoredPlayback(e, conv, msgID, sender, samples, dur, opt.Speed), nil
+}
+
+// newStoredPlayback returns a playback of src, the samples to play at
+// normal speed, starting at speed.
+func newStoredPlayback(e *Engine, conv, msgID, sender string, src []float32, dur time.Duration, speed float64) *storedPlayback {
+	return &storedPlayback{e: e, conv: conv, id: msgID, sender: sender, src: src, dur: dur,
+		speed: speed, stretch: audio.NewStretcher(speed)}
 }
 
 // messageBlob returns the Ogg Opus bytes of a message, from the cache
@@ -165,6 +204,23 @@ func (p *storedPlayback) stop() {
 	p.mu.Unlock()
 }
 
+// setSpeed plays the rest of the message at speed. The stretcher's
+// stream at the old speed is flushed into the queue, so the audio stays
+// continuous, and a new stream starts where the old one stopped reading.
+func (p *storedPlayback) setSpeed(speed float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if speed == p.speed {
+		return
+	}
+	p.speed = speed
+	if p.flushed {
+		return
+	}
+	p.queue = append(p.queue, p.stretch.Flush()...)
+	p.stretch = audio.NewStretcher(speed)
+}
+
 // fill copies the next 20 ms and reports progress now and then.
 func (p *storedPlayback) fill(now time.Time, out []float32) (ok, done bool) {
 	p.mu.Lock()
@@ -172,21 +228,39 @@ func (p *storedPlayback) fill(now time.Time, out []float32) (ok, done bool) {
 		p.mu.Unlock()
 		return false, true
 	}
-	n := copy(out, p.pcm[p.pos:])
+	p.stretchAhead(len(out))
+	n := copy(out, p.queue)
+	p.queue = p.queue[n:]
 	clear(out[n:])
-	p.pos += n
-	pos := time.Duration(float64(SamplesDuration(int64(p.pos))) * p.speed)
+	// Samples of the queue stretched just before a speed change count at
+	// the new speed, an error of a few tens of milliseconds.
+	p.played += float64(n) * p.speed
+	pos := SamplesDuration(int64(p.played))
 	report := now.Sub(p.lastEvent) >= progressInterval
 	if report {
 		p.lastEvent = now
 	}
-	done = p.pos >= len(p.pcm)
+	done = p.flushed && len(p.queue) == 0
 	p.mu.Unlock()
 	if report {
 		p.e.emit(EngineEvent{Kind: EventPlaybackProgress, Conversation: p.conv, MessageID: p.id,
 			Position: min(pos, p.dur), Duration: p.dur})
 	}
 	return n > 0, done
+}
+
+// stretchAhead stretches the message until the queue holds need samples
+// or the message ends. The caller holds p.mu.
+func (p *storedPlayback) stretchAhead(need int) {
+	for len(p.queue) < need && p.read < len(p.src) {
+		end := min(p.read+stretchChunk, len(p.src))
+		p.queue = append(p.queue, p.stretch.Write(p.src[p.read:end])...)
+		p.read = end
+	}
+	if p.read >= len(p.src) && !p.flushed {
+		p.queue = append(p.queue, p.stretch.Flush()...)
+		p.flushed = true
+	}
 }
 
 // finished reports the end, marks a completely played message listened

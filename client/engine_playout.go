@@ -73,7 +73,7 @@ func (p *playout) run(ctx context.Context) {
 	sink, err := p.e.opt.OpenPlayback(p.e.opt.PlaybackDevice)
 	p.e.mu.Lock()
 	if err != nil {
-		p.e.status.SpeakerError = "speaker unavailable: " + err.Error()
+		p.e.status.SpeakerError = deviceProblem("speaker", "--speaker", "speaker", err).Error()
 	}
 	p.e.mu.Unlock()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -18,12 +19,23 @@ const silentLevel = -100
 // ErrAlreadyTalking is returned by StartTalk during a transmission.
 var ErrAlreadyTalking = errors.New("already talking")
 
+// MaxLengthError is the reason the engine gives in EventTalkStopped when
+// the user's transmission reached the relay's maximum message length.
+type MaxLengthError struct {
+	Max time.Duration // the relay's maximum message length
+}
+
+func (e *MaxLengthError) Error() string {
+	return fmt.Sprintf("reached the relay's maximum message length of %s", e.Max)
+}
+
 // outgoing is the user's own transmission.
 type outgoing struct {
 	conv     string
 	stop     chan struct{} // closed by StopTalk
 	captured chan struct{} // closed when capture has ended
 	once     sync.Once
+	discard  atomic.Bool // set by CancelTalk: abort the upload instead of storing it
 }
 
 // StartTalk starts capturing from the microphone and uploading live to
@@ -45,9 +57,8 @@ func (e *Engine) StartTalk(conv string) error {
 		return ErrAlreadyTalking
 	}
 	src, err := e.opt.OpenCapture(e.opt.CaptureDevice)
-	e.setMicError(err)
-	if err != nil {
-		return fmt.Errorf("start talking: %w", err)
+	if problem := e.setMicError(err); problem != nil {
+		return fmt.Errorf("start talking: %w", problem)
 	}
 	enc, err := audio.NewEncoder(e.opt.Encoder)
 	if err != nil {
@@ -104,16 +115,46 @@ func (e *Engine) StopTalk() error {
 	return nil
 }
 
+// CancelTalk ends the user's transmission like StopTalk but discards it:
+// the upload is aborted, so the relay stores nothing and listeners see
+// the talk end without a message. It does nothing when the user is not
+// talking.
+func (e *Engine) CancelTalk() error {
+	e.mu.Lock()
+	out := e.talk
+	e.mu.Unlock()
+	if out == nil {
+		return nil
+	}
+	out.discard.Store(true)
+	return e.StopTalk()
+}
+
 // captureLoop reads, encodes and uploads frames until StopTalk, the
 // relay's length limit or a capture failure, then finishes the upload.
+// When capture ended without StopTalk it reports why in EventTalkStopped
+// before the status shows talk ended, so a user interface can name the
+// reason rather than guess it.
 func (e *Engine) captureLoop(s *Session, out *outgoing, up *LiveUpload, src audio.FrameSource, enc *audio.Encoder) {
-	frames, err := e.capture(s, out, up, src, enc)
+	frames, reason, err := e.capture(s, out, up, src, enc)
 	src.Close()
+	discard := out.discard.Load()
+	if err == nil && reason != nil && !discard {
+		e.log.Info("talk stopped by the engine", "conv", out.conv, "msg_id", up.MessageID(), "reason", reason)
+		e.emit(EngineEvent{Kind: EventTalkStopped, Conversation: out.conv, MessageID: up.MessageID(),
+			Duration: time.Duration(frames) * proto.FrameDuration, Err: reason})
+	}
 	e.mu.Lock()
 	e.talk = nil
 	e.status.Talking, e.status.TalkTo, e.status.InputLevel = false, "", silentLevel
 	e.mu.Unlock()
 	close(out.captured)
+	if discard {
+		// Abort before Finish resets the stream, so the relay stores nothing.
+		up.Abort()
+		e.log.Info("talk discarded", "conv", out.conv, "msg_id", up.MessageID(), "frames", frames)
+		return
+	}
 	if err == nil {
 		samples := int64(frames)*proto.FrameSamples - int64(enc.PreSkip())
 		_, err = up.Finish(e.ctx, samples)
@@ -125,10 +166,11 @@ func (e *Engine) captureLoop(s *Session, out *outgoing, up *LiveUpload, src audi
 	}
 }
 
-// capture runs the frame loop and returns the number of frames sent.
-// The final frame carries the last flag, which is a silent frame when
-// the microphone fails.
-func (e *Engine) capture(s *Session, out *outgoing, up *LiveUpload, src audio.FrameSource, enc *audio.Encoder) (int, error) {
+// capture runs the frame loop and returns the number of frames sent. The
+// final frame carries the last flag, which is a silent frame when the
+// microphone fails. reason is nil when StopTalk ended capture, else a
+// *MaxLengthError or the microphone's error.
+func (e *Engine) capture(s *Session, out *outgoing, up *LiveUpload, src audio.FrameSource, enc *audio.Encoder) (frames int, reason, err error) {
 	limit := maxTalkFrames(s)
 	frame := make([]float32, proto.FrameSamples)
 	pkt := make([]byte, 4000)
@@ -138,17 +180,23 @@ func (e *Engine) capture(s *Session, out *outgoing, up *LiveUpload, src audio.Fr
 			clear(frame)
 			e.log.Warn("capture failed", "conv", out.conv, "err", rerr)
 		}
-		last := rerr != nil || up.Frames()+1 >= limit || isClosed(out.stop)
+		stopped := isClosed(out.stop)
+		full := up.Frames()+1 >= limit
 		n, err := enc.Encode(frame, pkt)
 		if err != nil {
-			return up.Frames(), err
+			return up.Frames(), nil, err
 		}
-		if err := up.WriteFrame(pkt[:n], last); err != nil {
-			return up.Frames(), err
+		if err := up.WriteFrame(pkt[:n], rerr != nil || full || stopped); err != nil {
+			return up.Frames(), nil, err
 		}
 		e.setLevel(frame, rerr == nil)
-		if last {
-			return up.Frames(), nil
+		switch {
+		case stopped:
+			return up.Frames(), nil, nil
+		case rerr != nil:
+			return up.Frames(), fmt.Errorf("the microphone failed: %w", rerr), nil
+		case full:
+			return up.Frames(), &MaxLengthError{Max: time.Duration(limit) * proto.FrameDuration}, nil
 		}
 	}
 }

@@ -39,6 +39,12 @@ const (
 	EventPlaybackProgress                      // playback position (Position, Duration)
 	EventPlaybackEnded                         // playback of MessageID ended
 	EventTalkFailed                            // the user's own transmission failed (Err)
+	// EventTalkStopped reports that the engine ended the user's own
+	// transmission without StopTalk: Err is a *MaxLengthError or the
+	// microphone's error, and Duration the length sent. What was captured
+	// is stored as usual, which EventMessageStored or EventTalkFailed
+	// reports later.
+	EventTalkStopped
 )
 
 // EngineEvent is one change the Engine reports to its user interface.

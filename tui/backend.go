@@ -21,8 +21,15 @@ type Backend interface {
 	// StopTalk ends the transmission. The stored message arrives later as
 	// an EventMessageStored event.
 	StopTalk() error
+	// CancelTalk ends the transmission without storing it.
+	CancelTalk() error
+	// CheckMic opens and closes the microphone and returns the problem,
+	// with its fix, or nil. Status().MicError reports the same.
+	CheckMic() error
 	// Play starts playing a stored message without waiting for it to end.
 	Play(conv, msgID string, opt client.PlayOptions) error
+	// SetPlaybackSpeed changes the speed of the message being played.
+	SetPlaybackSpeed(speed float64) error
 	StopPlayback()
 	// Status returns a snapshot for the status bar.
 	Status() client.EngineStatus

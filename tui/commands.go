@@ -24,13 +24,18 @@ type (
 		msgs []client.MessageState
 		err  error
 	}
-	// talkResultMsg reports the end of a StartTalk (start) or StopTalk
-	// call.
+	// talkResultMsg reports the end of a StartTalk (start), StopTalk or
+	// CancelTalk (discarded) call.
 	talkResultMsg struct {
-		start bool
-		err   error
+		start     bool
+		discarded bool
+		err       error
 	}
-	playResultMsg struct {
+	// micCheckMsg reports the outcome of Backend.CheckMic.
+	micCheckMsg struct{ err error }
+	// speedResultMsg reports a failed SetPlaybackSpeed call.
+	speedResultMsg struct{ err error }
+	playResultMsg  struct {
 		msgID string
 		err   error
 	}
@@ -84,6 +89,30 @@ func startTalk(b Backend, conv string) tea.Cmd {
 func stopTalk(b Backend) tea.Cmd {
 	return func() tea.Msg {
 		return talkResultMsg{start: false, err: b.StopTalk()}
+	}
+}
+
+// cancelTalk ends the transmission without storing it.
+func cancelTalk(b Backend) tea.Cmd {
+	return func() tea.Msg {
+		return talkResultMsg{discarded: true, err: b.CancelTalk()}
+	}
+}
+
+// checkMic checks that the microphone opens.
+func checkMic(b Backend) tea.Cmd {
+	return func() tea.Msg {
+		return micCheckMsg{b.CheckMic()}
+	}
+}
+
+// setPlaybackSpeed changes the speed of the message being played.
+func setPlaybackSpeed(b Backend, speed float64) tea.Cmd {
+	return func() tea.Msg {
+		if err := b.SetPlaybackSpeed(speed); err != nil {
+			return speedResultMsg{err}
+		}
+		return nil
 	}
 }
 

@@ -11,5 +11,6 @@
 // release (the kitty keyboard protocol), talk lasts while the key is held.
 // Elsewhere the hold is inferred from auto-repeat presses: talk stops
 // when no repeat has arrived for a timeout. In toggle mode one press
-// starts and the next one stops.
+// starts and the next one stops. A tap of the key sends nothing: the
+// talk is cancelled rather than stored, by the rule talkKey documents.
 package tui

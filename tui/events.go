@@ -36,8 +36,13 @@ func (m Model) handleEvent(ev client.EngineEvent) (Model, tea.Cmd) {
 		return m.messageStored(ev)
 	case client.EventListened:
 		m.listened(ev)
+	case client.EventTalkStopped:
+		m.talkStopped(ev)
 	case client.EventTalkFailed:
 		m.endTalk()
+		if ev.MessageID == m.stopped.msgID {
+			m.stopped = stoppedTalk{}
+		}
 		m.setNotice(fmt.Sprintf("talk failed: %v", ev.Err), true)
 	default:
 		return m.playbackEvent(ev)
@@ -108,6 +113,9 @@ func (m Model) messageStored(ev client.EngineEvent) (Model, tea.Cmd) {
 	if msg.Conversation == m.msgConv {
 		m.upsertMessage(*msg)
 	}
+	if m.stoppedStored(msg.ID, msg.Duration) {
+		return m, loadConversations(m.ctx, m.backend)
+	}
 	if msg.Sender != m.me {
 		m.setNotice(fmt.Sprintf("new message from @%s in %s (%s)",
 			msg.Sender, m.convDisplay(msg.Conversation), formatDuration(msg.Duration)), false)
@@ -133,7 +141,16 @@ func (m *Model) listened(ev client.EngineEvent) {
 func (m Model) playbackEvent(ev client.EngineEvent) (Model, tea.Cmd) {
 	switch ev.Kind {
 	case client.EventPlaybackStarted:
-		m.play = playback{conv: ev.Conversation, msgID: ev.MessageID, dur: ev.Duration}
+		asked := m.play.speed
+		if m.play.msgID != ev.MessageID {
+			asked = 0
+		}
+		m.play = playback{conv: ev.Conversation, msgID: ev.MessageID, dur: ev.Duration, speed: asked}
+		if asked != 0 && asked != m.speed {
+			// The speed changed while the message was loading.
+			m.play.speed = m.speed
+			return m, setPlaybackSpeed(m.backend, m.speed)
+		}
 	case client.EventPlaybackProgress:
 		if ev.MessageID == m.play.msgID {
 			m.play.pos, m.play.dur = ev.Position, ev.Duration

@@ -23,6 +23,7 @@ type fakeBackend struct {
 	msgs     map[string][]client.MessageState
 	status   client.EngineStatus
 	startErr error
+	micErr   error // returned by CheckMic
 	calls    []string
 	closed   bool
 }
@@ -101,6 +102,30 @@ func (f *fakeBackend) StopTalk() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.status.Talking = false
+	return nil
+}
+
+func (f *fakeBackend) CancelTalk() error {
+	f.record("cancel")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Talking = false
+	return nil
+}
+
+func (f *fakeBackend) CheckMic() error {
+	f.record("check mic")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.MicError = ""
+	if f.micErr != nil {
+		f.status.MicError = f.micErr.Error()
+	}
+	return f.micErr
+}
+
+func (f *fakeBackend) SetPlaybackSpeed(speed float64) error {
+	f.record("speed %gx", speed)
 	return nil
 }
 

@@ -7,10 +7,11 @@ type keyMap struct {
 	Talk        key.Binding
 	Up          key.Binding
 	Down        key.Binding
-	Move        key.Binding // Up and Down together, for the help line only
+	Move        key.Binding // Up and Down together, for the short help only
 	Pane        key.Binding
 	Play        key.Binding
 	Stop        key.Binding
+	Speed       key.Binding // Faster and Slower together, for the short help only
 	Faster      key.Binding
 	Slower      key.Binding
 	Speed1      key.Binding
@@ -34,7 +35,8 @@ func newKeyMap(talkHelp string) keyMap {
 		Pane:        key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "pane")),
 		Play:        key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "play")),
 		Stop:        key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "stop")),
-		Faster:      key.NewBinding(key.WithKeys("+", "="), key.WithHelp("+/-", "speed")),
+		Speed:       key.NewBinding(key.WithKeys("+", "-"), key.WithHelp("+/-", "speed")),
+		Faster:      key.NewBinding(key.WithKeys("+", "="), key.WithHelp("+", "faster")),
 		Slower:      key.NewBinding(key.WithKeys("-"), key.WithHelp("-", "slower")),
 		Speed1:      key.NewBinding(key.WithKeys("1"), key.WithHelp("1", "1x")),
 		Speed15:     key.NewBinding(key.WithKeys("2"), key.WithHelp("2", "1.5x")),
@@ -48,18 +50,28 @@ func newKeyMap(talkHelp string) keyMap {
 	}
 }
 
-// ShortHelp returns the bindings of the one-line help.
+// ShortHelp returns the bindings of the one-line help in the order they
+// are shown.
 func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Talk, k.Move, k.Pane, k.Play, k.Stop, k.Quit, k.Help,
-		k.Faster, k.SkipSilence, k.AutoNext, k.TalkMode, k.Refresh}
+	return []key.Binding{k.Talk, k.Move, k.Pane, k.Play, k.Stop, k.Speed, k.SkipSilence,
+		k.AutoNext, k.TalkMode, k.Refresh, k.Quit, k.Help}
 }
 
-// FullHelp returns every binding in columns.
+// shortHelpByPriority returns the bindings of ShortHelp, most important
+// first. A line too narrow for all of them drops them from the end.
+func (k keyMap) shortHelpByPriority() []key.Binding {
+	return []key.Binding{k.Talk, k.Help, k.Quit, k.Play, k.Move, k.Pane, k.Stop, k.Speed,
+		k.SkipSilence, k.AutoNext, k.TalkMode, k.Refresh}
+}
+
+// FullHelp returns every binding once, in columns.
 func (k keyMap) FullHelp() [][]key.Binding {
+	hide := k.Help
+	hide.SetHelp("?", "hide keys")
 	return [][]key.Binding{
-		{k.Talk, k.TalkMode, k.Help, k.Quit},
+		{k.Talk, k.TalkMode, hide, k.Quit},
 		{k.Up, k.Down, k.Pane, k.Refresh},
-		{k.Play, k.Stop, k.AutoNext},
-		{k.Faster, k.Slower, k.Speed1, k.Speed15, k.Speed2, k.SkipSilence},
+		{k.Play, k.Stop, k.AutoNext, k.SkipSilence},
+		{k.Faster, k.Slower, k.Speed1, k.Speed15, k.Speed2},
 	}
 }

@@ -42,7 +42,15 @@ const (
 type playback struct {
 	conv, msgID string
 	pos, dur    time.Duration
-	pending     bool // Play was called and no PlaybackStarted arrived yet
+	pending     bool    // Play was called and no PlaybackStarted arrived yet
+	speed       float64 // the speed Play was called with
+}
+
+// stoppedTalk is the user's talk that the engine ended, until its
+// message is stored.
+type stoppedTalk struct {
+	msgID  string
+	reason string // cause of the end, as the notice states it
 }
 
 // Model is the Bubble Tea model of the UI. Create it with New.
@@ -75,10 +83,12 @@ type Model struct {
 	key         talkKey
 	talkWant    bool      // the user asks for talk
 	talkOn      bool      // the engine confirmed talk
-	talkPending bool      // a StartTalk or StopTalk call is running
+	talkPending bool      // a StartTalk, StopTalk or CancelTalk call is running
+	talkDiscard bool      // the talk ended as a tap: cancel it rather than store it
 	talkConv    string    // conversation the user talks to
 	talkSince   time.Time // when talkOn became true
 	checkQueued bool      // an inferred hold check is scheduled
+	stopped     stoppedTalk
 
 	play        playback
 	speed       float64
@@ -120,12 +130,13 @@ func New(ctx context.Context, b Backend, opt Options) Model {
 	return m
 }
 
-// Init starts reading engine events, loads the conversations and starts
-// polling the status.
+// Init starts reading engine events, loads the conversations, checks
+// the microphone and starts polling the status.
 func (m Model) Init() tea.Cmd {
 	return tea.Batch(
 		waitEvent(m.backend.Events()),
 		loadConversations(m.ctx, m.backend),
+		checkMic(m.backend),
 		pollStatus(m.after, m.backend, m.poll, m.now),
 	)
 }

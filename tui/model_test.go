@@ -192,32 +192,211 @@ func TestModelQuickTapOrdersCalls(t *testing.T) {
 	h.send(releaseSpace())
 	checkCalls(t, h.fake)
 	h.run(startCmd)
-	checkCalls(t, h.fake, "start d.alice.bob", "stop")
+	// The tap is discarded rather than stored.
+	checkCalls(t, h.fake, "start d.alice.bob", "cancel")
 	if h.m.talkOn || h.m.talkPending {
 		t.Errorf("got talkOn %t, talkPending %t, want both false", h.m.talkOn, h.m.talkPending)
+	}
+	if !strings.Contains(h.screen(), "nothing sent") {
+		t.Errorf("screen lacks the tap notice:\n%s", h.screen())
+	}
+}
+
+func TestModelTapSendsNothing(t *testing.T) {
+	tests := []struct {
+		name     string
+		releases bool
+		steps    func(h *harness)
+		want     []string
+		notice   string
+	}{
+		{"release tap", true, func(h *harness) {
+			h.send(press("space"))
+			h.advance(100 * time.Millisecond)
+			h.send(releaseSpace())
+		}, []string{"start d.alice.bob", "cancel"}, "nothing sent: talk shorter than 0.3 s counts as a tap"},
+		{"release hold", true, func(h *harness) {
+			h.send(press("space"))
+			h.advance(minTalkHold)
+			h.send(releaseSpace())
+		}, []string{"start d.alice.bob", "stop"}, ""},
+		{"inferred tap", false, func(h *harness) {
+			h.send(press("space"))
+			h.advance(2 * time.Second)
+		}, []string{"start d.alice.bob", "cancel"}, "nothing sent: space was tapped, not held"},
+		{"inferred hold", false, func(h *harness) {
+			h.send(press("space"))
+			h.advance(500 * time.Millisecond)
+			h.send(press("space"))
+			h.advance(2 * time.Second)
+		}, []string{"start d.alice.bob", "stop"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, TalkAuto, 80, 24)
+			if tt.releases {
+				h.send(tea.KeyboardEnhancementsMsg{Flags: 0b11})
+			}
+			tt.steps(h)
+			checkCalls(t, h.fake, tt.want...)
+			if h.m.talkOn || h.m.talkWant {
+				t.Errorf("got talkOn %t, talkWant %t, want both false", h.m.talkOn, h.m.talkWant)
+			}
+			if tt.notice != "" && !strings.Contains(h.m.notice, tt.notice) {
+				t.Errorf("got notice %q, want it to contain %q", h.m.notice, tt.notice)
+			}
+			if tt.notice == "" && strings.Contains(h.m.notice, "nothing sent") {
+				t.Errorf("got notice %q after a hold, want no tap notice", h.m.notice)
+			}
+		})
 	}
 }
 
 func TestModelTalkErrors(t *testing.T) {
 	h := newHarness(t, TalkToggle, 80, 24)
-	h.fake.startErr = errors.New("no microphone: connect one or pass --mic NAME")
-	h.fake.status.MicError = "no microphone: connect one or pass --mic NAME"
-	h.send(statusMsg{h.fake.Status(), h.clock})
+	h.fake.startErr = errors.New("start talking: not connected to the relay")
 	h.send(press("space"))
 	checkCalls(t, h.fake, "start d.alice.bob")
 	if h.m.talkOn || h.m.talkWant {
 		t.Error("talk is on after StartTalk failed")
 	}
-	screen := h.screen()
-	for _, want := range []string{"✖ no microphone: connect one", "talk: no microphone"} {
-		if !strings.Contains(screen, want) {
-			t.Errorf("screen lacks %q:\n%s", want, screen)
-		}
+	if !strings.Contains(h.screen(), "talk: start talking: not connected") {
+		t.Errorf("screen lacks the error:\n%s", h.screen())
 	}
 	// The next press tries again rather than stopping.
 	h.advance(time.Second)
 	h.send(press("space"))
 	checkCalls(t, h.fake, "start d.alice.bob")
+}
+
+func TestModelMicCheckAtStart(t *testing.T) {
+	h := newHarness(t, TalkAuto, 100, 30)
+	problem := `microphone unavailable: audio device not found: "nosuch" is not among the input devices "pulse", "default": pass one of those with --mic NAME or set mic in config.toml (vm devices lists them)`
+	h.fake.micErr = errors.New(problem)
+	// The status poll has not run yet: the check alone shows the problem.
+	h.run(h.m.Init())
+	checkCalls(t, h.fake, "check mic")
+	screen := h.screen()
+	for _, want := range []string{`✖ microphone unavailable: audio device not found: "nosuch"`, "vm devices lists them", "mic unavailable"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("screen lacks %q:\n%s", want, screen)
+		}
+	}
+	checkSize(t, screen, 100, 30)
+
+	// Talk stays off, with no call to the engine, even while the key
+	// repeats; the rest of the UI works.
+	h.send(press("space"))
+	h.advance(500 * time.Millisecond)
+	h.send(press("space"))
+	checkCalls(t, h.fake)
+	if h.m.talkWant {
+		t.Error("talk requested without a microphone")
+	}
+	if !strings.Contains(h.screen(), "cannot talk: the microphone is unavailable") {
+		t.Errorf("screen lacks the notice:\n%s", h.screen())
+	}
+	h.send(press("tab"))
+	h.send(press("enter"))
+	checkCalls(t, h.fake, "play d.alice.bob m3 1x skip=false")
+
+	// r checks again; once the microphone opens, space talks.
+	h.fake.micErr = nil
+	h.send(press("r"))
+	if got := h.fake.takeCalls(); !slices.Contains(got, "check mic") {
+		t.Errorf("got calls %q after r, want a microphone check", got)
+	}
+	if h.m.status.MicError != "" {
+		t.Errorf("got MicError %q after a good check, want none", h.m.status.MicError)
+	}
+	h.advance(time.Second)
+	h.send(press("space"))
+	checkCalls(t, h.fake, "start d.alice.bob")
+}
+
+func TestModelTalkStoppedAtMaxLength(t *testing.T) {
+	h := newHarness(t, TalkAuto, 120, 30)
+	h.send(press("space"))
+	h.advance(500 * time.Millisecond)
+	checkCalls(t, h.fake, "start d.alice.bob")
+	// The key stays held while the engine ends talk at the limit.
+	for range 20 {
+		h.send(press("space"))
+		h.advance(30 * time.Millisecond)
+	}
+	h.fake.mu.Lock()
+	h.fake.status.Talking = false
+	h.fake.mu.Unlock()
+	h.event(client.EngineEvent{Kind: client.EventTalkStopped, Conversation: "d.alice.bob", MessageID: "m9",
+		Duration: 5 * time.Minute, Err: &client.MaxLengthError{Max: 5 * time.Minute}})
+	if h.m.talkOn || h.m.talkWant {
+		t.Errorf("got talkOn %t, talkWant %t after EventTalkStopped, want both false", h.m.talkOn, h.m.talkWant)
+	}
+	want := "talk stopped at the relay's maximum message length of 5:00; storing what you said"
+	if !strings.Contains(h.screen(), want) {
+		t.Errorf("screen lacks %q:\n%s", want, h.screen())
+	}
+	// Repeats of the held key start no new talk, and the status poll
+	// keeps the reason.
+	for range 20 {
+		h.send(press("space"))
+		h.advance(30 * time.Millisecond)
+	}
+	h.advance(2 * time.Second)
+	checkCalls(t, h.fake)
+	if strings.Contains(h.m.notice, "ended by the engine") {
+		t.Errorf("got notice %q, want the reason kept", h.m.notice)
+	}
+
+	stored := client.MessageState{ID: "m9", Conversation: "d.alice.bob", Sender: "alice", Time: h.clock, Duration: 5 * time.Minute}
+	h.event(client.EngineEvent{Kind: client.EventMessageStored, Message: &stored})
+	want = "talk stopped at the relay's maximum message length of 5:00; what you said is stored (5:00)"
+	if !strings.Contains(h.screen(), want) {
+		t.Errorf("screen lacks %q:\n%s", want, h.screen())
+	}
+}
+
+func TestModelTalkStoppedByMicFailure(t *testing.T) {
+	h := newHarness(t, TalkToggle, 120, 30)
+	h.send(press("space"))
+	h.event(client.EngineEvent{Kind: client.EventTalkStopped, Conversation: "d.alice.bob", MessageID: "m9",
+		Err: errors.New("the microphone failed: device unplugged")})
+	if !strings.Contains(h.m.notice, "talk stopped: the microphone failed: device unplugged; storing") {
+		t.Errorf("got notice %q, want the microphone failure", h.m.notice)
+	}
+	h.event(client.EngineEvent{Kind: client.EventTalkFailed, MessageID: "m9", Err: errors.New("relay rejected the upload")})
+	stored := client.MessageState{ID: "m9", Conversation: "d.alice.bob", Sender: "alice", Time: h.clock, Duration: time.Second}
+	h.event(client.EngineEvent{Kind: client.EventMessageStored, Message: &stored})
+	if !strings.Contains(h.m.notice, "talk failed: relay rejected the upload") {
+		t.Errorf("got notice %q, want the failure kept", h.m.notice)
+	}
+}
+
+func TestModelSpeedChangeWhilePlaying(t *testing.T) {
+	h := newHarness(t, TalkAuto, 80, 24)
+	h.send(press("tab"))
+	h.send(press("enter"))
+	checkCalls(t, h.fake, "play d.alice.bob m3 1x skip=false")
+	// The message is still loading: the engine gets the speed once it
+	// starts.
+	h.send(press("2"))
+	checkCalls(t, h.fake)
+	h.event(client.EngineEvent{Kind: client.EventPlaybackStarted, Conversation: "d.alice.bob", MessageID: "m3", Duration: 61 * time.Second})
+	checkCalls(t, h.fake, "speed 1.5x")
+	h.send(press("3"))
+	checkCalls(t, h.fake, "speed 2x")
+	h.send(press("3"))
+	h.send(press("+"))
+	checkCalls(t, h.fake)
+	h.send(press("-"))
+	checkCalls(t, h.fake, "speed 1.5x")
+	h.send(press("s"))
+	checkCalls(t, h.fake, "stop playback")
+	// Nothing plays: the speed is kept for the next message only.
+	h.send(press("1"))
+	checkCalls(t, h.fake)
+	h.send(press("enter"))
+	checkCalls(t, h.fake, "play d.alice.bob m3 1x skip=false")
 }
 
 func TestModelTalkFailedEvent(t *testing.T) {

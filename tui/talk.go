@@ -53,6 +53,9 @@ const (
 	// toggleDebounce is how close together presses must be to count as
 	// auto-repeat of a held key in toggle mode without key release events.
 	toggleDebounce = 700 * time.Millisecond
+	// minTalkHold is the shortest talk that is sent. A talk ended sooner
+	// is a tap of the key and is discarded.
+	minTalkHold = 300 * time.Millisecond
 )
 
 // keyAction is the change to the transmission that a talk key event
@@ -60,22 +63,34 @@ const (
 type keyAction int
 
 const (
-	keyNone keyAction = iota
-	keyStart
-	keyStop
+	keyNone    keyAction = iota
+	keyStart             // start talking
+	keyStop              // stop talking and store the message
+	keyDiscard           // stop talking and discard the message: the key was only tapped
 )
 
 // talkKey turns talk key presses and releases into starts and stops of
 // a transmission. Its methods take the time of the event, so tests drive
 // it with synthetic times.
+//
+// A tap of the key sends nothing, because a user who taps a
+// walkie-talkie's key does not mean to leave a message of silence. A tap
+// is a talk ended less than minTalkHold after it started. Where the hold
+// is inferred from key repeat, a talk that saw no repeat is a tap too.
+// The terminal then reports only the press, so the UI cannot tell a
+// 0.1 s tap from a hold shorter than the repeat delay. It waits
+// firstRepeatTimeout before it ends such a talk, so storing it would
+// leave a message of about a second of silence.
 type talkKey struct {
 	mode     TalkMode
 	releases bool // the terminal reports key release events
 
-	active    bool          // the key requests talk now
-	lastPress time.Time     // last press, repeats included
-	repeats   int           // auto-repeat presses since talk started
-	interval  time.Duration // smoothed interval between auto-repeats
+	active     bool          // the key requests talk now
+	startedAt  time.Time     // when the key started the current talk
+	lastPress  time.Time     // last press, repeats included
+	repeats    int           // auto-repeat presses since talk started
+	interval   time.Duration // smoothed interval between auto-repeats
+	suppressed bool          // ignore inferred repeats until the key is released
 }
 
 // inferred reports whether the hold is inferred from key repeat.
@@ -105,6 +120,7 @@ func (k *talkKey) press(now time.Time, repeat bool) (act keyAction, check time.D
 			return keyNone, 0
 		}
 		k.active = true
+		k.startedAt = now
 		return keyStart, 0
 	}
 	return k.pressInferred(now)
@@ -120,18 +136,32 @@ func (k *talkKey) pressToggle(now time.Time, repeat bool) keyAction {
 	if !k.releases && !last.IsZero() && now.Sub(last) < toggleDebounce {
 		return keyNone
 	}
-	k.active = !k.active
 	if k.active {
-		return keyStart
+		act := k.endAction(now)
+		k.active = false
+		return act
 	}
-	return keyStop
+	k.active = true
+	k.startedAt = now
+	return keyStart
 }
 
 // pressInferred starts talk on the first press and counts every later
 // press as auto-repeat, which keeps talk going.
 func (k *talkKey) pressInferred(now time.Time) (keyAction, time.Duration) {
+	if k.suppressed {
+		// Repeats of the key held while talk ended: a gap longer than
+		// the repeat timeout shows it was released and pressed again.
+		gap := now.Sub(k.lastPress)
+		k.lastPress = now
+		if gap < minRepeatTimeout {
+			return keyNone, 0
+		}
+		k.suppressed = false
+	}
 	if !k.active {
 		k.active = true
+		k.startedAt = now
 		k.lastPress = now
 		k.repeats = 0
 		k.interval = 0
@@ -171,35 +201,61 @@ func (k *talkKey) check(now time.Time) (keyAction, time.Duration) {
 	}
 	deadline := k.lastPress.Add(k.timeout())
 	if !now.Before(deadline) {
+		act := k.endAction(now)
 		k.active = false
-		return keyStop, 0
+		return act, 0
 	}
 	return keyNone, deadline.Sub(now)
 }
 
-// release handles a release of the talk key. Any release event shows the
-// terminal reports them, so the hold is no longer inferred.
-func (k *talkKey) release() keyAction {
+// endAction returns how the talk that the key ends at now ends: discarded
+// when it was a tap, else stored.
+func (k *talkKey) endAction(now time.Time) keyAction {
+	if now.Sub(k.startedAt) < minTalkHold || (k.inferred() && k.repeats == 0) {
+		return keyDiscard
+	}
+	return keyStop
+}
+
+// release handles a release of the talk key at now. Any release event
+// shows the terminal reports them, so the hold is no longer inferred.
+func (k *talkKey) release(now time.Time) keyAction {
 	k.releases = true
+	k.suppressed = false
 	if k.mode == TalkToggle || !k.active {
 		return keyNone
 	}
+	act := k.endAction(now)
 	k.active = false
-	return keyStop
+	return act
 }
 
-// blur stops push-to-talk when the terminal loses focus, because the key
-// release then goes to another window.
-func (k *talkKey) blur() keyAction {
+// blur stops push-to-talk when the terminal loses focus at now, because
+// the key release then goes to another window.
+func (k *talkKey) blur(now time.Time) keyAction {
 	if k.mode == TalkToggle || !k.active {
 		return keyNone
 	}
+	act := k.endAction(now)
 	k.active = false
-	return keyStop
+	return act
 }
 
-// reset clears the key state after talk ended for another reason.
+// interrupt clears the key state at now after talk ended for another
+// reason than the key, such as the engine or a missing microphone. Where
+// the hold is inferred, the key may still be held, so its repeats must
+// not start talk again until it is released.
+func (k *talkKey) interrupt(now time.Time) {
+	k.reset()
+	if k.inferred() {
+		k.suppressed = true
+		k.lastPress = now
+	}
+}
+
+// reset clears the key state.
 func (k *talkKey) reset() {
 	k.active = false
 	k.repeats = 0
+	k.suppressed = false
 }

@@ -8,7 +8,7 @@ import (
 // keyStep is one talk key event at an offset from the start of a test.
 type keyStep struct {
 	at      time.Duration
-	event   string // "press", "repeat", "release", "check", "blur"
+	event   string // "press", "repeat", "release", "check", "blur", "interrupt"
 	want    keyAction
 	wantDue time.Duration // for press and check: requested check delay
 }
@@ -43,8 +43,40 @@ func TestTalkKey(t *testing.T) {
 		{"inferred hold tap", TalkAuto, false, []keyStep{
 			{at: 0, event: "press", want: keyStart, wantDue: firstRepeatTimeout},
 			{at: 999 * ms, event: "check", want: keyNone, wantDue: ms},
-			{at: time.Second, event: "check", want: keyStop},
+			// No repeat arrived: the key was tapped, not held.
+			{at: time.Second, event: "check", want: keyDiscard},
 			{at: 1100 * ms, event: "press", want: keyStart, wantDue: firstRepeatTimeout},
+		}},
+		{"inferred hold one repeat is kept", TalkAuto, false, []keyStep{
+			{at: 0, event: "press", want: keyStart, wantDue: firstRepeatTimeout},
+			{at: 500 * ms, event: "press", want: keyNone},
+			{at: 1100 * ms, event: "check", want: keyStop},
+		}},
+		{"release tap", TalkHold, true, []keyStep{
+			{at: 0, event: "press", want: keyStart},
+			{at: 120 * ms, event: "release", want: keyDiscard},
+			{at: time.Second, event: "press", want: keyStart},
+			{at: time.Second + minTalkHold, event: "release", want: keyStop},
+		}},
+		{"blur right after press", TalkAuto, true, []keyStep{
+			{at: 0, event: "press", want: keyStart},
+			{at: 50 * ms, event: "blur", want: keyDiscard},
+		}},
+		{"toggle tap", TalkToggle, true, []keyStep{
+			{at: 0, event: "press", want: keyStart},
+			{at: 200 * ms, event: "press", want: keyDiscard},
+			{at: 900 * ms, event: "press", want: keyStart},
+			{at: 2 * time.Second, event: "press", want: keyStop},
+		}},
+		{"inferred repeats after interrupt", TalkAuto, false, []keyStep{
+			{at: 0, event: "press", want: keyStart, wantDue: firstRepeatTimeout},
+			{at: 500 * ms, event: "press", want: keyNone},
+			{at: 600 * ms, event: "interrupt", want: keyNone},
+			// The key is still held: its repeats do not start talk again.
+			{at: 633 * ms, event: "press", want: keyNone},
+			{at: 666 * ms, event: "press", want: keyNone},
+			// A press after a gap longer than the repeat timeout is new.
+			{at: 666*ms + minRepeatTimeout, event: "press", want: keyStart, wantDue: firstRepeatTimeout},
 		}},
 		{"inferred hold slow repeat", TalkHold, false, []keyStep{
 			{at: 0, event: "press", want: keyStart, wantDue: firstRepeatTimeout},
@@ -105,9 +137,12 @@ func applyStep(k *talkKey, now time.Time, event string) (keyAction, time.Duratio
 	case "check":
 		return k.check(now)
 	case "release":
-		return k.release(), 0
+		return k.release(now), 0
 	case "blur":
-		return k.blur(), 0
+		return k.blur(now), 0
+	case "interrupt":
+		k.interrupt(now)
+		return keyNone, 0
 	}
 	panic("unknown step " + event)
 }

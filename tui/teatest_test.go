@@ -66,8 +66,8 @@ func TestProgram(t *testing.T) {
 	if got := final.convs[1].Talking; !slices.Equal(got, []string{"carol"}) {
 		t.Errorf("got #ops talking %q, want [carol]", got)
 	}
-	if got := fake.takeCalls(); !slices.Equal(got, []string{"start d.alice.bob", "stop"}) {
-		t.Errorf("got calls %q, want start and stop", got)
+	if got := fake.takeCalls(); !slices.Equal(got, []string{"check mic", "start d.alice.bob", "stop"}) {
+		t.Errorf("got calls %q, want the microphone check, start and stop", got)
 	}
 }
 

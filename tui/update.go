@@ -28,11 +28,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.handlePress(msg)
 	case tea.KeyReleaseMsg:
 		if key.Matches(msg, m.keys.Talk) {
-			return m.applyKey(m.key.release())
+			return m.applyKey(m.key.release(m.now()))
 		}
 		return m, nil
 	case tea.BlurMsg:
-		return m.applyKey(m.key.blur())
+		return m.applyKey(m.key.blur(m.now()))
 	case eventMsg:
 		m, cmd := m.handleEvent(msg.ev)
 		return m, tea.Batch(cmd, waitEvent(m.backend.Events()))
@@ -58,8 +58,27 @@ func (m Model) handleResult(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.setStatus(msg), pollStatus(m.after, m.backend, m.poll, m.now)
 	case holdCheckMsg:
 		return m.holdCheck(msg)
+	case micCheckMsg:
+		return m.micChecked(msg), nil
+	case speedResultMsg:
+		m.setNotice("playback speed: "+msg.err.Error(), true)
+		return m, nil
 	}
 	return m, nil
+}
+
+// micChecked shows the outcome of a microphone check at once, rather
+// than at the next status poll.
+func (m Model) micChecked(msg micCheckMsg) Model {
+	had := m.status.MicError
+	m.status.MicError = ""
+	if msg.err != nil {
+		m.status.MicError = msg.err.Error()
+	}
+	if had != "" && msg.err == nil {
+		m.setNotice("the microphone works: space talks again", false)
+	}
+	return m
 }
 
 // handlePress handles a key press.
@@ -80,11 +99,12 @@ func (m Model) handlePress(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Play):
 		return m.enter()
 	case key.Matches(msg, k.Refresh):
-		return m, m.refresh()
+		return m, tea.Batch(m.refresh(), checkMic(m.backend))
 	case key.Matches(msg, k.TalkMode):
 		return m.switchMode()
 	}
-	return m.handleSetting(msg), m.settingCmd(msg)
+	next := m.handleSetting(msg)
+	return next, next.settingCmd(msg, m.speed)
 }
 
 // handleSetting handles the keys that change playback and talk settings.
@@ -113,10 +133,15 @@ func (m Model) handleSetting(msg tea.KeyPressMsg) Model {
 	return m
 }
 
-// settingCmd returns the side effect of a settings key, if any.
-func (m Model) settingCmd(msg tea.KeyPressMsg) tea.Cmd {
-	if key.Matches(msg, m.keys.Stop) {
+// settingCmd returns the side effect of a settings key, if any. A speed
+// other than oldSpeed applies to the message being played as well. One
+// still loading gets it when its playback starts.
+func (m Model) settingCmd(msg tea.KeyPressMsg, oldSpeed float64) tea.Cmd {
+	switch {
+	case key.Matches(msg, m.keys.Stop):
 		return stopPlayback(m.backend)
+	case m.speed != oldSpeed && m.play.msgID != "" && !m.play.pending:
+		return setPlaybackSpeed(m.backend, m.speed)
 	}
 	return nil
 }
@@ -180,7 +205,7 @@ func (m Model) enter() (tea.Model, tea.Cmd) {
 
 // startPlay plays msg with the current speed and silence settings.
 func (m Model) startPlay(msg client.MessageState) (Model, tea.Cmd) {
-	m.play = playback{conv: msg.Conversation, msgID: msg.ID, dur: msg.Duration, pending: true}
+	m.play = playback{conv: msg.Conversation, msgID: msg.ID, dur: msg.Duration, pending: true, speed: m.speed}
 	opt := client.PlayOptions{Speed: m.speed, SkipSilence: m.skipSilence}
 	return m, playMessage(m.backend, msg.Conversation, msg.ID, opt)
 }

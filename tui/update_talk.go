@@ -1,9 +1,12 @@
 package tui
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/vm-voice/vm/client"
 )
 
 // engineEndGrace is how long after talk started a status snapshot without
@@ -41,13 +44,21 @@ func (m Model) applyKey(act keyAction) (Model, tea.Cmd) {
 	case keyStart:
 		c, ok := m.selectedConv()
 		if !ok {
-			m.key.reset()
+			m.key.interrupt(m.now())
 			m.setNotice("no conversation to talk to: register a peer or join a channel", true)
 			return m, nil
 		}
-		m.talkWant, m.talkConv = true, c.ID
+		if m.status.MicError != "" {
+			// The device check failed: the banner shows why and the fix.
+			m.key.interrupt(m.now())
+			m.setNotice("cannot talk: the microphone is unavailable (see above); press r to check it again", true)
+			return m, nil
+		}
+		m.talkWant, m.talkConv, m.talkDiscard = true, c.ID, false
 	case keyStop:
 		m.talkWant = false
+	case keyDiscard:
+		m.talkWant, m.talkDiscard = false, true
 	}
 	return m, m.syncTalk()
 }
@@ -60,8 +71,11 @@ func (m *Model) syncTalk() tea.Cmd {
 		return nil
 	}
 	m.talkPending = true
-	if m.talkWant {
+	switch {
+	case m.talkWant:
 		return startTalk(m.backend, m.talkConv)
+	case m.talkDiscard:
+		return cancelTalk(m.backend)
 	}
 	return stopTalk(m.backend)
 }
@@ -75,19 +89,58 @@ func (m Model) talkResult(msg talkResultMsg) (tea.Model, tea.Cmd) {
 		m.setNotice("talk: "+msg.err.Error(), true)
 	case msg.start:
 		m.talkOn, m.talkSince = true, m.now()
+	case msg.err != nil:
+		m.talkOn = false
+		m.setNotice("stop talk: "+msg.err.Error(), true)
+	case msg.discarded:
+		m.talkOn = false
+		m.setNotice(m.tapNotice(), false)
 	default:
 		m.talkOn = false
-		if msg.err != nil {
-			m.setNotice("stop talk: "+msg.err.Error(), true)
-		}
 	}
 	return m, m.syncTalk()
+}
+
+// tapNotice explains that a tap of the talk key sent nothing.
+func (m Model) tapNotice() string {
+	if m.key.inferred() {
+		return "nothing sent: space was tapped, not held. Hold it while you talk, or press t to start and stop talk with single presses"
+	}
+	return fmt.Sprintf("nothing sent: talk shorter than %.1f s counts as a tap", minTalkHold.Seconds())
 }
 
 // endTalk clears the talk state after the engine ended or rejected talk.
 func (m *Model) endTalk() {
 	m.talkOn, m.talkWant = false, false
-	m.key.reset()
+	m.key.interrupt(m.now())
+}
+
+// talkStopped shows that the engine ended the user's talk, and why. The
+// audio captured is stored unless EventTalkFailed follows, and
+// stoppedStored updates the notice once EventMessageStored confirms it.
+func (m *Model) talkStopped(ev client.EngineEvent) {
+	m.endTalk()
+	reason := "talk stopped"
+	var maxLen *client.MaxLengthError
+	switch {
+	case errors.As(ev.Err, &maxLen):
+		reason = fmt.Sprintf("talk stopped at the relay's maximum message length of %s", formatDuration(maxLen.Max))
+	case ev.Err != nil:
+		reason = "talk stopped: " + ev.Err.Error()
+	}
+	m.stopped = stoppedTalk{msgID: ev.MessageID, reason: reason}
+	m.setNotice(reason+"; storing what you said…", true)
+}
+
+// stoppedStored completes the notice of a talk the engine ended once its
+// message is stored. It reports whether msgID was that talk's message.
+func (m *Model) stoppedStored(msgID string, dur time.Duration) bool {
+	if m.stopped.msgID == "" || m.stopped.msgID != msgID {
+		return false
+	}
+	m.setNotice(fmt.Sprintf("%s; what you said is stored (%s)", m.stopped.reason, formatDuration(dur)), false)
+	m.stopped = stoppedTalk{}
+	return true
 }
 
 // switchMode switches the talk key between toggle and the push-to-talk

@@ -28,6 +28,11 @@ func (m Model) View() tea.View {
 	return v
 }
 
+// minPanesHeight is the least height of the panes: their borders, a
+// title and one row. Device errors and the full help shrink or move to
+// keep it.
+const minPanesHeight = 4
+
 // render returns the screen content as lines of exactly the terminal's
 // width.
 func (m Model) render() string {
@@ -41,7 +46,14 @@ func (m Model) render() string {
 		return fmt.Sprintf("terminal too small (%dx%d): vm needs at least %dx%d",
 			m.width, m.height, minWidth, minHeight)
 	}
-	footer := m.footer()
+	status := m.statusLines()
+	footer := append(m.banners(m.height-minPanesHeight-len(status)-1), status...)
+	help := m.helpLines()
+	if m.height-len(footer)-len(help) < minPanesHeight {
+		// Only the full help is this tall. The keys take the whole screen.
+		return m.keysScreen()
+	}
+	footer = append(footer, help...)
 	panesHeight := m.height - len(footer)
 	leftWidth := min(max(m.width/3, 22), 34)
 	left := m.renderPane(convPane, leftWidth, panesHeight, m.convLines(leftWidth-2, panesHeight-2))
@@ -60,37 +72,85 @@ func (m Model) renderPane(p pane, width, height int, lines []string) string {
 	return style.Width(width).Height(height).Render(strings.Join(lines, "\n"))
 }
 
-// footer returns the lines below the panes: device errors, the notice,
-// the status bar, the settings line and the help line.
-func (m Model) footer() []string {
-	var lines []string
-	if e := m.status.MicError; e != "" {
-		lines = append(lines, m.banner("✖ "+e)...)
+// keysScreen draws the full help as one pane that fills the screen, for
+// terminals too small to show it below the panes. The title sits in the
+// top border to leave the rows to the keys.
+func (m Model) keysScreen() string {
+	inner := m.width - 2
+	title := " Keys · ? hides them "
+	border := focusPaneStyle.GetBorderStyle()
+	top := border.TopLeft + border.Top + title +
+		strings.Repeat(border.Top, max(inner-1-ansi.StringWidth(title), 0)) + border.TopRight
+	rows := m.fullHelpRows(inner)
+	var help []string
+	for _, row := range rows {
+		help = append(help, row...)
 	}
-	if e := m.status.SpeakerError; e != "" {
-		lines = append(lines, m.banner("✖ "+e)...)
+	room := m.height - 2
+	if len(help)+len(rows)-1 <= room {
+		// A blank line between rows of columns fits.
+		help = nil
+		for i, row := range rows {
+			if i > 0 {
+				help = append(help, "")
+			}
+			help = append(help, row...)
+		}
 	}
+	if len(help) > room {
+		help = append(help[:room-1], dimStyle.Render("… a taller terminal shows the rest"))
+	}
+	for i, l := range help {
+		help[i] = fit(l, inner)
+	}
+	body := focusPaneStyle.BorderTop(false).Width(m.width).Height(m.height - 1).Render(strings.Join(help, "\n"))
+	fg := focusPaneStyle.GetBorderTopForeground()
+	return lipgloss.NewStyle().Foreground(fg).Render(top) + "\n" + body
+}
+
+// statusLines returns the notice, the status bar and the settings line.
+func (m Model) statusLines() []string {
 	notice := fit(m.notice, m.width)
 	if m.noticeErr {
 		notice = noticeErrStyle.Render(notice)
 	}
-	lines = append(lines, notice, fit(m.statusLine(), m.width), fit(m.settingsLine(), m.width))
-	for _, l := range strings.Split(m.help.View(m.keys), "\n") {
-		lines = append(lines, fit(l, m.width))
-	}
-	return lines
+	return []string{notice, fit(m.statusLine(), m.width), fit(m.settingsLine(), m.width)}
 }
 
 // maxBannerLines bounds the lines of one device error, so the panes keep
 // their room.
 const maxBannerLines = 3
 
-// banner wraps a device error, which contains its fix, onto at most
-// maxBannerLines full-width lines.
-func (m Model) banner(text string) []string {
+// banners returns the device errors, each wrapped onto at most
+// maxBannerLines full-width lines, and onto fewer, down to one, when
+// they would take more than room lines.
+func (m Model) banners(room int) []string {
+	var errs []string
+	for _, e := range []string{m.status.MicError, m.status.SpeakerError} {
+		if e != "" {
+			errs = append(errs, "✖ "+e)
+		}
+	}
+	var lines []string
+	for n := maxBannerLines; n >= 1; n-- {
+		lines = lines[:0]
+		for _, e := range errs {
+			lines = append(lines, m.banner(e, n)...)
+		}
+		if len(lines) <= room {
+			break
+		}
+	}
+	return lines
+}
+
+// banner wraps a device error, which contains its fix, onto at most n
+// full-width lines. A cut error ends with an ellipsis.
+func (m Model) banner(text string, n int) []string {
 	wrapped := strings.Split(ansi.Wrap(text, m.width, ""), "\n")
-	if len(wrapped) > maxBannerLines {
-		wrapped = wrapped[:maxBannerLines]
+	if len(wrapped) > n {
+		wrapped = wrapped[:n]
+		wrapped[n-1] = ansi.Truncate(wrapped[n-1], m.width-1, "") + "…"
 	}
 	for i, l := range wrapped {
 		wrapped[i] = errorStyle.Render(fit(l, m.width))

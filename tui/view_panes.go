@@ -151,7 +151,11 @@ func (m Model) statusLine() string {
 	if m.talkWant || m.talkOn {
 		parts = append(parts, talkBarStyle.Render(" "+m.talkLabel()+" "))
 	}
-	parts = append(parts, "mic "+levelMeter(m.status.InputLevel, 10), m.connLabel())
+	mic := "mic " + levelMeter(m.status.InputLevel, 10)
+	if m.status.MicError != "" {
+		mic = "mic " + liveStyle.Render("unavailable")
+	}
+	parts = append(parts, mic, m.connLabel())
 	if m.status.Connected && m.status.RTT > 0 {
 		parts = append(parts, "rtt "+formatRTT(m.status.RTT))
 	}

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/vm-voice/vm/client"
 )
 
@@ -54,6 +56,13 @@ func TestViewGolden(t *testing.T) {
 			h.send(statusMsg{h.fake.Status(), h.clock})
 		}},
 		{"small", 39, 11, func(*harness) {}},
+		{"help", 80, 24, func(h *harness) { h.send(press("?")) }},
+		{"help", 40, 12, func(h *harness) { h.send(press("?")) }},
+		{"no-devices", 40, 12, func(h *harness) {
+			h.fake.status.MicError = "microphone unavailable: no audio input device: connect a microphone, or check that PulseAudio or ALSA is running (vm devices lists what PortAudio sees)"
+			h.fake.status.SpeakerError = "speaker unavailable: no audio output device: connect a speaker or headphones, or check that PulseAudio or ALSA is running (vm devices lists what PortAudio sees)"
+			h.send(statusMsg{h.fake.Status(), h.clock})
+		}},
 		{"many", 80, 24, func(h *harness) {
 			t0 := time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC)
 			var msgs []client.MessageState
@@ -111,5 +120,63 @@ func checkGolden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("view differs from %s (run go test -update after checking it):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// shortHelpItems are the entries of the one-line help as they read.
+var shortHelpItems = []string{"space hold to talk", "↑↓/jk move", "tab pane", "enter play", "s stop",
+	"+/- speed", "z skip silence", "a auto-next", "t talk mode", "r refresh", "q quit", "? all keys"}
+
+func TestShortHelpFitsWidth(t *testing.T) {
+	full := strings.Join(shortHelpItems, " • ")
+	for width := minWidth; width <= 200; width++ {
+		h := newHarness(t, TalkAuto, width, 24)
+		lines := strings.Split(h.screen(), "\n")
+		line := strings.TrimRight(lines[len(lines)-1], " ")
+		if w := ansi.StringWidth(line); w > width {
+			t.Errorf("width %d: help line is %d cells wide: %q", width, w, line)
+		}
+		// Every entry shown is whole, so the line splits into known ones.
+		for _, item := range strings.Split(line, " • ") {
+			if !slices.Contains(shortHelpItems, item) {
+				t.Errorf("width %d: help line has the cut or unknown entry %q: %q", width, item, line)
+			}
+		}
+		for _, item := range []string{"space hold to talk", "q quit", "? all keys"} {
+			if !strings.Contains(line, item) {
+				t.Errorf("width %d: help line lacks %q: %q", width, item, line)
+			}
+		}
+		if width >= ansi.StringWidth(full) && line != full {
+			t.Errorf("width %d: got help line %q, want every key: %q", width, line, full)
+		}
+	}
+}
+
+func TestFullHelpListsEachKeyOnce(t *testing.T) {
+	keys := []string{"space", "t", "?", "q", "↑/k", "↓/j", "tab", "r", "enter", "s", "a", "z", "+", "-", "1", "2", "3"}
+	for _, size := range [][2]int{{40, 12}, {60, 20}, {80, 24}, {120, 40}} {
+		width, height := size[0], size[1]
+		h := newHarness(t, TalkAuto, width, height)
+		h.send(press("?"))
+		var lines []string
+		for _, row := range h.m.fullHelpRows(width) {
+			lines = append(lines, row...)
+		}
+		count := map[string]int{}
+		for _, l := range lines {
+			if w := ansi.StringWidth(l); w > width {
+				t.Errorf("%dx%d: full help line is %d cells wide: %q", width, height, w, ansi.Strip(l))
+			}
+			for _, tok := range strings.Fields(ansi.Strip(l)) {
+				count[tok]++
+			}
+		}
+		for _, k := range keys {
+			if count[k] != 1 {
+				t.Errorf("%dx%d: key %q listed %d times, want once:\n%s", width, height, k, count[k], ansi.Strip(strings.Join(lines, "\n")))
+			}
+		}
+		checkSize(t, h.screen(), width, height)
 	}
 }

@@ -218,7 +218,8 @@ func (l *speakerListen) handle(ev client.EngineEvent) error {
 			l.conv = proto.ConversationFor(l.me, to)
 		}
 		if st := l.e.Status(); st.SpeakerError != "" {
-			return fmt.Errorf("%s: pass --speaker NAME (see vm devices), or write files with --out DIR", st.SpeakerError)
+			// SpeakerError already contains how to choose another device.
+			return fmt.Errorf("%s; to write the messages to files instead, pass --out DIR", st.SpeakerError)
 		}
 	case client.EventDisconnected:
 		l.a.logger().Warn("disconnected from relay", "err", ev.Err)

@@ -35,12 +35,19 @@ const (
 	// lossMargin is the loss rate above which the target depth gets one more
 	// frame, so the packet after a lost one is there for its FEC data.
 	lossMargin = 0.01
-	// shrinkWindow is how many played slots the buffer watches before it
-	// drops one frame to move its depth down towards the target.
-	shrinkWindow = 25
-	// shrinkPatience is how many windows the buffer waits for a quiet frame
+	// shrinkWindow is how many slots the buffer watches before it decides
+	// whether to drop one frame of delay: 1 s of 20 ms frames.
+	shrinkWindow = 50
+	// shrinkMargin is the slack beyond one frame that every packet of a
+	// window but one must have had before the buffer drops a frame.
+	shrinkMargin = 2 * time.Millisecond
+	// shrinkPatience is how many slots the buffer waits for a quiet frame
 	// to drop before it drops any frame.
-	shrinkPatience = 4
+	shrinkPatience = 100
+	// growWindow is how many slots after a late packet another late packet
+	// grows the delay by a frame. A late packet with none before it in that
+	// time is concealed as lost instead.
+	growWindow = 250
 	// payloadGain is the weight of a new packet in the average packet size.
 	payloadGain = 1.0 / 16
 )
@@ -89,6 +96,12 @@ type JitterOptions struct {
 	MaxDepth     int           // MaxDepth is the largest depth in frames.
 	InitialDepth int           // InitialDepth is the target before any jitter is measured.
 	EndTimeout   time.Duration // EndTimeout ends a spurt when no packet arrives for this long.
+
+	// PullDelay is how long after a slot starts the caller may delay Next
+	// while Due reports a packet about to arrive. The buffer counts it as
+	// slack when it decides whether to drop a frame. Zero means the caller
+	// calls Next at the start of each slot.
+	PullDelay time.Duration
 }
 
 func (o JitterOptions) withDefaults() JitterOptions {
@@ -106,6 +119,7 @@ func (o JitterOptions) withDefaults() JitterOptions {
 	if o.EndTimeout <= 0 {
 		o.EndTimeout = DefaultEndTimeout
 	}
+	o.PullDelay = min(max(o.PullDelay, 0), FrameDuration-shrinkMargin)
 	return o
 }
 
@@ -123,6 +137,7 @@ type JitterStats struct {
 	TargetDepth int           // TargetDepth is the current target in frames.
 	Depth       int           // Depth is the number of frames from the next slot to the newest packet.
 	Jitter      time.Duration // Jitter is the RFC 3550 inter-arrival jitter estimate.
+	Spread      time.Duration // Spread is how late the packets of the last 2 s arrived, beyond the earliest, ignoring the latest one.
 	LossRate    float64       // LossRate is the smoothed fraction of slots whose packet was missing.
 }
 
@@ -138,16 +153,24 @@ const (
 type jitterSlot struct {
 	used    bool
 	seq     uint32
+	arrival time.Time
 	payload []byte
 }
 
 // JitterBuffer orders the voice frames of one talk spurt by sequence number
-// and decides, once per 20 ms slot, what to play. Its target depth follows
-// the measured inter-arrival jitter and loss, between MinDepth and MaxDepth
-// frames: it grows by inserting concealment while a packet is late, and
-// shrinks by dropping one frame per half second while the buffer stays
-// deeper than the target. Time comes only from the now arguments, so tests
-// can drive it with any clock. A JitterBuffer is not safe for concurrent use.
+// and decides, once per 20 ms slot, what to play. It starts playing at a
+// depth that follows the measured inter-arrival jitter and loss, between
+// MinDepth and MaxDepth frames. Then its delay grows by one concealed frame
+// when a packet is late for its slot within 5 s of another late packet, or
+// under loss. An isolated late packet is concealed as lost instead. The
+// delay shrinks by one dropped frame,
+// a quiet one where it can, after a second in which every packet but one
+// waited more than a frame (two frames under loss, so FEC data is on time).
+// Due
+// tells a playout loop when the next packet is expected, so the loop can
+// pull just after it arrives. Time comes only from the now arguments, so
+// tests can drive it with any clock. A JitterBuffer is not safe for
+// concurrent use.
 type JitterBuffer struct {
 	opt   JitterOptions
 	slots [jitterRing]jitterSlot
@@ -161,6 +184,7 @@ type JitterBuffer struct {
 	spurtStart  time.Time // spurtStart is the arrival of the spurt's first packet.
 	lastArrival time.Time
 	stalls      int // stalls counts the slots of a gap with no newer packet.
+	sinceStall  int // sinceStall counts the slots since the last gap began.
 
 	// Inter-arrival jitter per RFC 3550 section 6.4.1, in seconds.
 	jitter      float64
@@ -169,10 +193,12 @@ type JitterBuffer struct {
 	prevTS      uint32
 	hasPrev     bool
 
-	loss        float64
-	avgPayload  float64 // avgPayload is the smoothed packet size in bytes.
-	windowSlots int
-	windowMin   int
+	arrivals arrivalModel
+
+	loss       float64
+	avgPayload float64 // avgPayload is the smoothed packet size in bytes.
+	window     slackWindow
+	shrinkWait int // shrinkWait counts the slots since a window allowed a drop, 0 when none did.
 
 	stats JitterStats
 }
@@ -201,7 +227,9 @@ func (j *JitterBuffer) Push(f *proto.Frame, now time.Time) {
 	}
 	j.measureJitter(f.Timestamp, now)
 	j.lastArrival = now
-	j.store(f)
+	if j.store(f, now) {
+		j.arrivals.add(f.Seq, now)
+	}
 }
 
 func (j *JitterBuffer) startSpurt(seq uint32, now time.Time) {
@@ -213,15 +241,19 @@ func (j *JitterBuffer) startSpurt(seq uint32, now time.Time) {
 	j.hasLast, j.hasPrev = false, false
 	j.spurtStart = now
 	j.stalls = 0
+	j.sinceStall = growWindow + 1
+	j.arrivals.reset(seq, now)
 	j.resetWindow()
+	j.shrinkWait = 0
 }
 
-// store puts f in its slot, or counts it as late or duplicate.
-func (j *JitterBuffer) store(f *proto.Frame) {
+// store puts f, which arrived at now, in its slot and reports whether it
+// did, or counts it as late or duplicate.
+func (j *JitterBuffer) store(f *proto.Frame, now time.Time) bool {
 	if seqAfter(j.next, f.Seq) {
 		if j.state != stateBuffering || int(j.highest-f.Seq) >= jitterRing {
 			j.stats.Late++
-			return
+			return false
 		}
 		j.next = f.Seq // an earlier packet of a spurt that has not started playing
 	}
@@ -231,9 +263,9 @@ func (j *JitterBuffer) store(f *proto.Frame) {
 	s := &j.slots[f.Seq%jitterRing]
 	if s.used && s.seq == f.Seq {
 		j.stats.Duplicates++
-		return
+		return false
 	}
-	s.used, s.seq = true, f.Seq
+	s.used, s.seq, s.arrival = true, f.Seq, now
 	j.avgPayload += (float64(len(f.Payload)) - j.avgPayload) * payloadGain
 	s.payload = append(s.payload[:0], f.Payload...)
 	if seqAfter(f.Seq, j.highest) {
@@ -242,6 +274,7 @@ func (j *JitterBuffer) store(f *proto.Frame) {
 	if f.Flags&proto.FlagLast != 0 {
 		j.last, j.hasLast = f.Seq, true
 	}
+	return true
 }
 
 // resync moves the next slot forward so that seq is target frames away
@@ -309,6 +342,7 @@ func (j *JitterBuffer) Stats() JitterStats {
 	st.TargetDepth = j.target()
 	st.Depth = j.depth()
 	st.Jitter = time.Duration(j.jitter * float64(time.Second))
+	st.Spread = j.arrivals.spread()
 	st.LossRate = j.loss
 	return st
 }

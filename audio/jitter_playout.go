@@ -51,11 +51,14 @@ func (j *JitterBuffer) play(now time.Time) Playout {
 		return j.end()
 	}
 	j.adaptDepth()
+	j.window.slots++
+	j.sinceStall++
 	seq := j.next
 	if !seqAfter(seq, j.highest) {
 		j.stalls = 0 // a packet at or after this slot ends any gap
 	}
 	if j.has(seq) {
+		j.window.add(now.Sub(j.slots[seq%jitterRing].arrival))
 		j.advance(false)
 		j.stats.Played++
 		return Playout{Kind: PlayoutPacket, Seq: seq, Payload: j.take(seq)}
@@ -74,19 +77,30 @@ func (j *JitterBuffer) play(now time.Time) Playout {
 }
 
 // stall handles a slot whose packet is missing with nothing newer buffered:
-// the packet is late, lost, or the spurt has stopped. The first slot of such
-// a gap is concealed without moving on, which adds one frame of delay, so a
-// packet that is just late still plays and the packet after a lost one is
-// there for its FEC data. Later slots of the gap are concealed as lost, and
-// after MaxDepth of them the buffer plays silence until the end timeout.
+// the packet is late, lost, or the spurt has stopped. The first slot of an
+// isolated gap, with no other gap in the last growWindow slots and little
+// loss, is concealed as lost, so one late packet costs one concealed frame
+// and no delay. Otherwise the first slot of a gap is concealed without
+// moving on, which adds one frame of delay, so a packet that is just late
+// still plays and the packet after a lost one is there for its FEC data.
+// Later slots of the gap are concealed as lost, and after MaxDepth of them
+// the buffer plays silence until the end timeout.
 func (j *JitterBuffer) stall(now time.Time) Playout {
 	if j.timedOut(now) {
 		return j.end()
 	}
 	j.stalls++
+	j.shrinkWait = 0 // a late packet shows there is no slack to drop
 	seq := j.next
 	switch {
+	case j.stalls == 1 && j.sinceStall > growWindow && j.loss <= lossMargin:
+		j.sinceStall = 0
+		j.stalls = 0 // the gap is over: a packet missing from the next slot is a new gap
+		j.stats.Concealed++
+		j.advance(true)
+		return Playout{Kind: PlayoutPLC, Seq: seq}
 	case j.stalls == 1:
+		j.sinceStall = 0
 		j.stats.Inserted++
 		return Playout{Kind: PlayoutPLC, Seq: seq}
 	case j.stalls > j.opt.MaxDepth+1:
@@ -118,30 +132,53 @@ func (j *JitterBuffer) take(seq uint32) []byte {
 }
 
 // adaptDepth shrinks the delay of a playing spurt. Beyond MaxDepth it jumps
-// to the target at once. Otherwise, once the depth stayed above the target
-// for a whole window of shrinkWindow slots, it drops one frame: the first
-// quiet one (see quiet), or any frame after shrinkPatience windows.
+// to the target at once. Otherwise, once a window of shrinkWindow slots
+// shows that every packet but one waited long enough (see shrinkNeed), it
+// drops one frame: the first quiet one (see quiet), or any frame after
+// shrinkPatience slots. It drops only while the frame after the dropped one
+// is buffered, so the drop never leaves the slot empty.
 func (j *JitterBuffer) adaptDepth() {
 	depth := j.depth()
 	if depth > j.opt.MaxDepth {
 		j.resync(j.highest)
 		j.resetWindow()
+		j.shrinkWait = 0
 		return
 	}
-	j.windowMin = min(j.windowMin, depth)
-	j.windowSlots++
-	if j.windowSlots < shrinkWindow {
+	if j.shrinkWait > 0 {
+		j.shrinkWait++
+		droppable := depth >= 2 && j.has(j.next+1)
+		switch {
+		case droppable && (j.quiet(j.next) || j.shrinkWait > shrinkPatience):
+			j.discard(j.next)
+			j.next++
+			j.shrinkWait = 0
+			j.resetWindow()
+		case j.shrinkWait > shrinkPatience:
+			j.shrinkWait = 0 // never two frames deep in all that time
+			j.resetWindow()
+		}
 		return
 	}
-	if j.windowMin <= j.target() {
-		j.resetWindow()
+	if j.window.slots < shrinkWindow {
 		return
 	}
-	if j.quiet(j.next) || j.windowSlots >= shrinkPatience*shrinkWindow {
-		j.discard(j.next)
-		j.next++
-		j.resetWindow()
+	if j.window.allows(j.shrinkNeed()) {
+		j.shrinkWait = 1
 	}
+	j.resetWindow()
+}
+
+// shrinkNeed returns the slack the packets of a window must have had before
+// the buffer drops a frame: one frame and a margin, less the PullDelay the
+// caller can wait for a packet, and under loss one more frame, so the
+// packet after a lost one is there for its FEC data.
+func (j *JitterBuffer) shrinkNeed() time.Duration {
+	need := FrameDuration + shrinkMargin - j.opt.PullDelay
+	if j.loss > lossMargin {
+		need += FrameDuration
+	}
+	return need
 }
 
 // quiet reports whether the packet of seq is at most half the average
@@ -154,7 +191,4 @@ func (j *JitterBuffer) quiet(seq uint32) bool {
 	return float64(len(j.slots[seq%jitterRing].payload)) <= j.avgPayload/2
 }
 
-func (j *JitterBuffer) resetWindow() {
-	j.windowSlots = 0
-	j.windowMin = jitterRing
-}
+func (j *JitterBuffer) resetWindow() { j.window.reset() }

@@ -44,13 +44,13 @@ func (p *LivePlayer) Push(f *proto.Frame, now time.Time) {
 }
 
 // Next fills out, which must hold FrameSamples samples, with the audio of
-// the 20 ms slot that starts at now, and returns what filled it. Out is
-// silence for PlayoutWait and PlayoutEnd. When a packet fails to decode,
-// Next conceals the slot and returns the error with PlayoutPLC, so the
-// caller can log it and go on.
-func (p *LivePlayer) Next(now time.Time, out []float32) (PlayoutKind, error) {
+// the 20 ms slot that starts at now, and returns what filled it, with a nil
+// Payload. Out is silence for PlayoutWait and PlayoutEnd. When a packet
+// fails to decode, Next conceals the slot and returns the error with
+// PlayoutPLC, so the caller can log it and go on.
+func (p *LivePlayer) Next(now time.Time, out []float32) (Playout, error) {
 	if len(out) != FrameSamples {
-		return PlayoutWait, fmt.Errorf("live playout: got a buffer of %d samples, want %d", len(out), FrameSamples)
+		return Playout{Kind: PlayoutWait}, fmt.Errorf("live playout: got a buffer of %d samples, want %d", len(out), FrameSamples)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -66,10 +66,11 @@ func (p *LivePlayer) Next(now time.Time, out []float32) (PlayoutKind, error) {
 	default:
 		clear(out)
 	}
+	po.Payload = nil
 	if err != nil {
 		return p.conceal(po.Seq, out, err)
 	}
-	return po.Kind, nil
+	return po, nil
 }
 
 // decode decodes a packet of any length and keeps its first 20 ms.
@@ -86,11 +87,19 @@ func (p *LivePlayer) decode(po Playout, out []float32) error {
 }
 
 // conceal replaces a slot that failed to decode with PLC, or silence.
-func (p *LivePlayer) conceal(seq uint32, out []float32, cause error) (PlayoutKind, error) {
+func (p *LivePlayer) conceal(seq uint32, out []float32, cause error) (Playout, error) {
 	if _, err := p.dec.DecodePLC(out); err != nil {
 		clear(out)
 	}
-	return PlayoutPLC, fmt.Errorf("live frame %d: %w", seq, cause)
+	return Playout{Kind: PlayoutPLC, Seq: seq}, fmt.Errorf("live frame %d: %w", seq, cause)
+}
+
+// Due returns the time by which the packet of the next slot is expected;
+// see JitterBuffer.Due.
+func (p *LivePlayer) Due() (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.jb.Due()
 }
 
 // Stats returns the jitter buffer's counters and depth estimates.

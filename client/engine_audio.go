@@ -34,23 +34,28 @@ type livePlayer interface {
 	EndAt(frames uint32)
 	// Ended reports whether the last frame's slot has been played.
 	Ended() bool
+	// Due returns the time by which the next slot's frame is expected to
+	// arrive, or false when there is no frame to wait for.
+	Due() (time.Time, bool)
 	Stats() livePlayerStats
 }
 
 // newLivePlayer returns a player for one transmission: an adaptive jitter
-// buffer whose depth follows the measured jitter.
-func newLivePlayer() (livePlayer, error) {
-	p, err := audio.NewLivePlayer(audio.JitterOptions{})
+// buffer whose depth follows the measured jitter. played, unless nil, is
+// called with each slot the player fills.
+func newLivePlayer(played func(audio.Playout)) (livePlayer, error) {
+	p, err := audio.NewLivePlayer(audio.JitterOptions{PullDelay: maxPullDelay})
 	if err != nil {
 		return nil, err
 	}
-	return &jitterPlayer{p: p}, nil
+	return &jitterPlayer{p: p, played: played}, nil
 }
 
 // jitterPlayer adapts audio.LivePlayer to livePlayer.
 type jitterPlayer struct {
-	p     *audio.LivePlayer
-	ended bool
+	p      *audio.LivePlayer
+	played func(audio.Playout)
+	ended  bool
 }
 
 func (j *jitterPlayer) Push(f LiveFrame) {
@@ -59,8 +64,11 @@ func (j *jitterPlayer) Push(f LiveFrame) {
 
 func (j *jitterPlayer) Next(now time.Time, out []float32) bool {
 	// A decode error is concealed by the player; the slot still plays.
-	kind, _ := j.p.Next(now, out)
-	switch kind {
+	po, _ := j.p.Next(now, out)
+	if j.played != nil {
+		j.played(po)
+	}
+	switch po.Kind {
 	case audio.PlayoutEnd:
 		j.ended = true
 		return false
@@ -70,8 +78,9 @@ func (j *jitterPlayer) Next(now time.Time, out []float32) bool {
 	return true
 }
 
-func (j *jitterPlayer) EndAt(frames uint32) { j.p.EndAt(frames) }
-func (j *jitterPlayer) Ended() bool         { return j.ended }
+func (j *jitterPlayer) EndAt(frames uint32)    { j.p.EndAt(frames) }
+func (j *jitterPlayer) Ended() bool            { return j.ended }
+func (j *jitterPlayer) Due() (time.Time, bool) { return j.p.Due() }
 
 func (j *jitterPlayer) Stats() livePlayerStats {
 	st := j.p.Stats()

@@ -116,10 +116,14 @@ func (in *incoming) collect() {
 		if in.liveLow < 0 || int64(f.Seq) < in.liveLow {
 			in.liveLow = int64(f.Seq)
 		}
-		if in.player != nil && f.Seq >= in.from {
+		pushed := in.player != nil && f.Seq >= in.from
+		if pushed {
 			in.player.Push(f)
 		}
 		in.mu.Unlock()
+		if pushed {
+			in.e.out.frameArrived()
+		}
 	}
 }
 
@@ -166,10 +170,26 @@ func (in *incoming) fill(now time.Time, out []float32) (ok, done bool) {
 	return false, ended
 }
 
+// due returns the time by which the live player expects the frame of its
+// next slot, or false while the transmission plays catch-up audio or has
+// no frame to wait for.
+func (in *incoming) due() (time.Time, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.player == nil || len(in.backlog) > 0 {
+		return time.Time{}, false
+	}
+	return in.player.Due()
+}
+
 // startPlayerLocked creates the live player and feeds it the frames kept
 // from seq in.from on.
 func (in *incoming) startPlayerLocked() bool {
-	p, err := newLivePlayer()
+	var played func(audio.Playout)
+	if f := in.e.opt.livePlayedForTest; f != nil {
+		played = func(po audio.Playout) { f(in.id, po) }
+	}
+	p, err := newLivePlayer(played)
 	if err != nil {
 		in.e.log.Warn("live player", "msg_id", in.id, "err", err)
 		return false

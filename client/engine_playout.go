@@ -19,11 +19,31 @@ type source interface {
 	finished()
 }
 
+// maxPullDelay is how long after the speaker's Write returns the playout
+// loop may wait for a live frame that is about to arrive. The speaker then
+// still has audio queued, so the wait costs no delay, and a frame that
+// arrives in it plays one slot earlier.
+//
+// NOTE: the wait must stay below the audio the speaker has queued when
+// Write returns. 10 ms is half the 20 ms latency that audio.OpenPlayback
+// asks of PortAudio. It was checked for underflows only on the virtual
+// PulseAudio devices of the e2e tests.
+const maxPullDelay = 10 * time.Millisecond
+
+// dueSource is a source that knows when the frame of its next slot is
+// expected, so the loop can pull it just after it arrives.
+type dueSource interface {
+	// due returns that time, or false when there is no frame to wait for.
+	due() (time.Time, bool)
+}
+
 // playout mixes the active sources into the speaker, one 20 ms frame per
-// iteration. The speaker's blocking Write paces the loop.
+// iteration. The speaker's blocking Write paces the loop. After a Write,
+// the loop waits up to maxPullDelay for live frames that are due.
 type playout struct {
-	e    *Engine
-	wake chan struct{}
+	e       *Engine
+	wake    chan struct{}
+	arrived chan struct{} // arrived signals that a live frame was pushed
 
 	mu      sync.Mutex // guards sources, sink and failed
 	sources []source
@@ -32,7 +52,7 @@ type playout struct {
 }
 
 func newPlayout(e *Engine) *playout {
-	return &playout{e: e, wake: make(chan struct{}, 1)}
+	return &playout{e: e, wake: make(chan struct{}, 1), arrived: make(chan struct{}, 1)}
 }
 
 // add starts playing src. It returns false when there is no speaker.
@@ -89,15 +109,85 @@ func (p *playout) run(ctx context.Context) {
 	defer sink.Close()
 	mix := make([]float32, proto.FrameSamples)
 	buf := make([]float32, proto.FrameSamples)
+	var written time.Time // written is when the last Write returned, zero after an idle slot.
 	for ctx.Err() == nil {
+		if !written.IsZero() {
+			p.waitDue(ctx, written.Add(maxPullDelay))
+		}
 		if !p.mixFrame(time.Now(), mix, buf) {
+			written = time.Time{}
 			p.idle(ctx)
 			continue
 		}
 		if err := sink.Write(mix); err != nil {
 			p.e.log.Warn("speaker write failed", "err", err)
 		}
+		written = time.Now()
 	}
+}
+
+// frameArrived wakes a loop that waits for a due frame.
+func (p *playout) frameArrived() {
+	select {
+	case p.arrived <- struct{}{}:
+	default:
+	}
+}
+
+// waitDue waits until no source has a frame due, or until deadline: the
+// latest time the loop may pull without starving the speaker.
+func (p *playout) waitDue(ctx context.Context, deadline time.Time) {
+	var timer *time.Timer
+	for {
+		due, ok := p.latestDue()
+		if !ok {
+			return
+		}
+		if due.After(deadline) {
+			due = deadline
+		}
+		wait := time.Until(due)
+		if wait <= 0 {
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			return
+		case <-p.arrived:
+			// Look again: the frame may be the one due.
+		}
+		if _, ok := p.latestDue(); !ok {
+			return
+		}
+	}
+}
+
+// latestDue returns the latest time at which a source expects the frame
+// of its next slot, or false when no source waits for one.
+func (p *playout) latestDue() (time.Time, bool) {
+	p.mu.Lock()
+	srcs := append([]source(nil), p.sources...)
+	p.mu.Unlock()
+	var latest time.Time
+	found := false
+	for _, s := range srcs {
+		ds, ok := s.(dueSource)
+		if !ok {
+			continue
+		}
+		if t, ok := ds.due(); ok && (!found || t.After(latest)) {
+			latest, found = t, true
+		}
+	}
+	return latest, found
 }
 
 // idle waits for a new source or for 20 ms, since a source that waits

@@ -74,7 +74,7 @@ func (s *fakeSpeaker) played() []float32 {
 
 // engineUser makes a home directory with an identity registered as
 // handle on srv.
-func engineUser(t *testing.T, srv *relay.Server, handle string) config.Paths {
+func engineUser(t testing.TB, srv *relay.Server, handle string) config.Paths {
 	t.Helper()
 	u := newUser(t)
 	u.connect(t, srv, handle)
@@ -86,7 +86,7 @@ func engineUser(t *testing.T, srv *relay.Server, handle string) config.Paths {
 }
 
 // startEngine starts an engine and waits until it is connected.
-func startEngine(t *testing.T, opt EngineOptions) *Engine {
+func startEngine(t testing.TB, opt EngineOptions) *Engine {
 	t.Helper()
 	e, err := NewEngine(t.Context(), opt)
 	if err != nil {
@@ -98,7 +98,7 @@ func startEngine(t *testing.T, opt EngineOptions) *Engine {
 }
 
 // waitEvent returns the next event of kind from e, skipping others.
-func waitEvent(t *testing.T, e *Engine, kind EventKind) EngineEvent {
+func waitEvent(t testing.TB, e *Engine, kind EventKind) EngineEvent {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {

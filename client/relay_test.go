@@ -60,7 +60,7 @@ func newUser(t testing.TB) *user {
 }
 
 // connect dials, logs in and registers handle unless it is "".
-func (u *user) connect(t *testing.T, srv *relay.Server, handle string) *Conn {
+func (u *user) connect(t testing.TB, srv *relay.Server, handle string) *Conn {
 	t.Helper()
 	c, err := Dial(t.Context(), srv.Addr().String(), u.id, u.pins, Options{})
 	if err != nil {

@@ -180,6 +180,10 @@ type JitterBuffer struct {
 	highest uint32 // highest is the newest sequence number of the spurt.
 	last    uint32 // last is the sequence number of the frame with FlagLast.
 	hasLast bool
+	// start is the first sequence number of the next spurt, when StartAt
+	// set it.
+	start    uint32
+	hasStart bool
 
 	spurtStart  time.Time // spurtStart is the arrival of the spurt's first packet.
 	lastArrival time.Time
@@ -245,6 +249,20 @@ func (j *JitterBuffer) startSpurt(seq uint32, now time.Time) {
 	j.arrivals.reset(seq, now)
 	j.resetWindow()
 	j.shrinkWait = 0
+	if j.hasStart {
+		j.hasStart = false
+		if !seqAfter(j.start, seq) && int(seq-j.start) <= j.opt.MaxDepth {
+			j.next = j.start // the frames before seq were lost: conceal them
+		}
+	}
+}
+
+// StartAt tells the buffer that the next spurt begins at seq. Without it a
+// spurt begins at the first packet that arrives, so frames lost before
+// that one are never played. With it, up to MaxDepth lost leading frames
+// are concealed or recovered from FEC like any other gap.
+func (j *JitterBuffer) StartAt(seq uint32) {
+	j.start, j.hasStart = seq, true
 }
 
 // store puts f, which arrived at now, in its slot and reports whether it

@@ -424,3 +424,51 @@ func TestPlayoutKindString(t *testing.T) {
 		}
 	}
 }
+
+func TestJitterBufferStartAtConcealsLeadingLoss(t *testing.T) {
+	tests := []struct {
+		name     string
+		lost     int // leading frames lost
+		startAt  bool
+		wantSeqs []uint32
+		wantPLC  uint64
+	}{
+		{"first frame lost, recovered from FEC", 1, true, seqRange(0, 30), 0},
+		{"two frames lost, one concealed", 2, true, seqRange(1, 29), 1},
+		{"without StartAt the spurt begins late", 1, false, seqRange(1, 29), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lost := func(seq uint32) bool { return int(seq) < tt.lost }
+			pkts := network{frames: 30, delay: 3 * time.Millisecond, lost: lost}.packets()
+			jb := NewJitterBuffer(JitterOptions{})
+			if tt.startAt {
+				jb.StartAt(0)
+			}
+			pos := runBuffer(jb, pkts, 10*time.Millisecond, 200)
+
+			if got := playedSeqs(pos); !slices.Equal(got, tt.wantSeqs) {
+				t.Errorf("played %v, want %v", got, tt.wantSeqs)
+			}
+			if got := jb.Stats().Concealed; got != tt.wantPLC {
+				t.Errorf("got %d concealed frames, want %d", got, tt.wantPLC)
+			}
+		})
+	}
+}
+
+// A StartAt further back than MaxDepth frames is ignored, so a player
+// that joins late does not conceal a long stretch it never had.
+func TestJitterBufferStartAtTooFarBack(t *testing.T) {
+	pkts := network{frames: 30, firstSeq: 100, delay: 3 * time.Millisecond}.packets()
+	jb := NewJitterBuffer(JitterOptions{})
+	jb.StartAt(0)
+	pos := runBuffer(jb, pkts, 10*time.Millisecond, 200)
+
+	if got, want := playedSeqs(pos), seqRange(100, 30); !slices.Equal(got, want) {
+		t.Errorf("played %v, want %v", got, want)
+	}
+	if got := jb.Stats().Concealed; got != 0 {
+		t.Errorf("got %d concealed frames, want 0", got)
+	}
+}

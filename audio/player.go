@@ -109,6 +109,14 @@ func (p *LivePlayer) Stats() JitterStats {
 	return p.jb.Stats()
 }
 
+// StartAt sets the first sequence number of the next spurt; see
+// JitterBuffer.StartAt.
+func (p *LivePlayer) StartAt(seq uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.jb.StartAt(seq)
+}
+
 // EndAt sets the transmission's length in frames; see JitterBuffer.EndAt.
 func (p *LivePlayer) EndAt(frames uint32) {
 	p.mu.Lock()

@@ -40,14 +40,16 @@ type livePlayer interface {
 	Stats() livePlayerStats
 }
 
-// newLivePlayer returns a player for one transmission: an adaptive jitter
-// buffer whose depth follows the measured jitter. played, unless nil, is
-// called with each slot the player fills.
-func newLivePlayer(played func(audio.Playout)) (livePlayer, error) {
+// newLivePlayer returns a player for one transmission whose playback
+// starts at frame from: an adaptive jitter buffer whose depth follows the
+// measured jitter. played, unless nil, is called with each slot the player
+// fills.
+func newLivePlayer(from uint32, played func(audio.Playout)) (livePlayer, error) {
 	p, err := audio.NewLivePlayer(audio.JitterOptions{PullDelay: maxPullDelay})
 	if err != nil {
 		return nil, err
 	}
+	p.StartAt(from)
 	return &jitterPlayer{p: p, played: played}, nil
 }
 

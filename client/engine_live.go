@@ -189,7 +189,7 @@ func (in *incoming) startPlayerLocked() bool {
 	if f := in.e.opt.livePlayedForTest; f != nil {
 		played = func(po audio.Playout) { f(in.id, po) }
 	}
-	p, err := newLivePlayer(played)
+	p, err := newLivePlayer(in.from, played)
 	if err != nil {
 		in.e.log.Warn("live player", "msg_id", in.id, "err", err)
 		return false

@@ -163,7 +163,7 @@ func collectFrames(t *testing.T, talk *Talk) []LiveFrame {
 // player's counts.
 func playReceived(t *testing.T, frames []LiveFrame, total int) ([]float32, livePlayerStats) {
 	t.Helper()
-	p, err := newLivePlayer(nil)
+	p, err := newLivePlayer(0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,15 +54,7 @@ func TestEngineTalkStopsAtMaxLength(t *testing.T) {
 }
 
 func TestEngineCancelTalkStoresNothing(t *testing.T) {
-	sp := loadSpeech(t)
-	srv := startLiveRelay(t)
-	addr := srv.Addr().String()
-	alicePaths := engineUser(t, srv, "alice")
-	bobPaths := engineUser(t, srv, "bob")
-	bob := startEngine(t, EngineOptions{Paths: bobPaths, Relay: addr, OpenCapture: noMic, OpenPlayback: noSpeaker})
-	mic := newFakeMic(sp.pcm, proto.FrameDuration, 10)
-	alice := startEngine(t, EngineOptions{Paths: alicePaths, Relay: addr,
-		OpenCapture: func(string) (audio.FrameSource, error) { return mic, nil }, OpenPlayback: noSpeaker})
+	alice, bob, mic := startTalkPair(t, 10)
 
 	conv := proto.DirectConversation("alice", "bob")
 	if err := alice.StartTalk(conv); err != nil {

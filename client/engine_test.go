@@ -249,16 +249,25 @@ func TestEngineRepairsLossyLiveCopy(t *testing.T) {
 	}
 }
 
-func TestEngineListsFirstLiveConversation(t *testing.T) {
+// startTalkPair starts an in-process relay and two engines without
+// speakers: alice, whose fake microphone plays the speech sample and
+// reports reaching frame reachAt, and bob, who has no microphone.
+func startTalkPair(t *testing.T, reachAt int) (alice, bob *Engine, mic *fakeMic) {
+	t.Helper()
 	sp := loadSpeech(t)
 	srv := startLiveRelay(t)
 	addr := srv.Addr().String()
 	alicePaths := engineUser(t, srv, "alice")
 	bobPaths := engineUser(t, srv, "bob")
-	bob := startEngine(t, EngineOptions{Paths: bobPaths, Relay: addr, OpenCapture: noMic, OpenPlayback: noSpeaker})
-	mic := newFakeMic(sp.pcm, proto.FrameDuration, 1)
-	alice := startEngine(t, EngineOptions{Paths: alicePaths, Relay: addr,
+	bob = startEngine(t, EngineOptions{Paths: bobPaths, Relay: addr, OpenCapture: noMic, OpenPlayback: noSpeaker})
+	mic = newFakeMic(sp.pcm, proto.FrameDuration, reachAt)
+	alice = startEngine(t, EngineOptions{Paths: alicePaths, Relay: addr,
 		OpenCapture: func(string) (audio.FrameSource, error) { return mic, nil }, OpenPlayback: noSpeaker})
+	return alice, bob, mic
+}
+
+func TestEngineListsFirstLiveConversation(t *testing.T) {
+	alice, bob, _ := startTalkPair(t, 1)
 
 	// alice and bob have no stored message, so only the live talk makes
 	// the conversation.

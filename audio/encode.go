@@ -42,10 +42,13 @@ func EncodePCM(p *PCM, opt EncoderOptions) (*Encoded, error) {
 			return nil, fmt.Errorf("encode: %w", err)
 		}
 	}
-	frames := padFrames(mono.Samples, mono.Rate)
+	lookahead, err := encoderLookahead(mono.Rate)
+	if err != nil {
+		return nil, err
+	}
+	frames := padFrames(mono.Samples, mono.Rate, lookahead)
 	var packets [][]byte
 	var preSkip uint16
-	var err error
 	if len(frames) >= minParallelFrames && runtime.GOMAXPROCS(0) >= 2 {
 		packets, preSkip, err = encodeParallel(frames, mono.Rate, opt)
 	} else {
@@ -63,10 +66,12 @@ func EncodePCM(p *PCM, opt EncoderOptions) (*Encoded, error) {
 }
 
 // padFrames splits samples into 20 ms frames, appending enough silence to
-// flush the encoder lookahead so that the decoder outputs every input sample.
-func padFrames(samples []float32, rate int) [][]float32 {
+// flush the encoder's lookahead, in samples at rate, so that the decoder
+// outputs every input sample. It appends no more than that: a frame made
+// only of padding would carry no sample of the message after pre-skip,
+// and the relay rejects such trailing frames.
+func padFrames(samples []float32, rate, lookahead int) [][]float32 {
 	frameSize := rate / 50
-	lookahead := opusLookaheadMs * rate / 1000
 	count := (len(samples) + lookahead + frameSize - 1) / frameSize
 	padded := make([]float32, count*frameSize)
 	copy(padded, samples)

@@ -229,9 +229,6 @@ func TestEncoderPreSkipMatchesLibopus(t *testing.T) {
 			t.Errorf("pre-skip at %d Hz: got %d, want 312", rate, got)
 		}
 	}
-	if padding := opusLookaheadMs * SampleRate / 1000; padding < 312 {
-		t.Errorf("padding for lookahead: got %d samples, want >= 312", padding)
-	}
 }
 
 func TestEncodePCMLength(t *testing.T) {
@@ -303,5 +300,30 @@ func TestStreamingEncoderDecoder(t *testing.T) {
 
 	if _, err := enc.Encode(in[:100], pkt); err == nil {
 		t.Errorf("Encode of 100 samples: got nil error, want frame size error")
+	}
+}
+
+// EncodePCM must pad exactly enough for the lookahead: the last packet must
+// carry at least one sample of the message after pre-skip, or the relay
+// rejects the upload for a trailing empty frame. Padding by 7 ms instead of
+// the 6.5 ms lookahead broke lengths 625 to 648 past a frame boundary.
+func TestEncodePCMLastFrameCarriesAudio(t *testing.T) {
+	for _, rate := range []int{8000, 16000, 44100, 48000} {
+		frame := rate / 50
+		for offset := 0; offset < frame; offset += max(1, frame/160) {
+			n := 2*frame + offset + 1
+			enc, err := EncodePCM(&PCM{Rate: rate, Channels: 1, Samples: sine(440, rate, n, 0.3)}, EncoderOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			covered := enc.Samples + int64(enc.PreSkip)
+			total := int64(len(enc.Packets)) * FrameSamples
+			if covered > total {
+				t.Errorf("%d samples at %d Hz: %d packets cover %d samples, want at least %d", n, rate, len(enc.Packets), total, covered)
+			}
+			if covered <= total-FrameSamples {
+				t.Errorf("%d samples at %d Hz: last of %d packets carries no audio (%d samples after pre-skip)", n, rate, len(enc.Packets), enc.Samples)
+			}
+		}
 	}
 }

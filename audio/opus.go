@@ -93,12 +93,22 @@ func newEncoderAt(rate int, opt EncoderOptions) (*Encoder, error) {
 	if err := configure(enc, opt); err != nil {
 		return nil, err
 	}
-	lookahead := int(C.vm_opus_lookahead(C.int(rate), C.int(opus.AppVoIP)))
-	if lookahead < 0 {
-		return nil, fmt.Errorf("query Opus lookahead at %d Hz: libopus error %d", rate, lookahead)
+	lookahead, err := encoderLookahead(rate)
+	if err != nil {
+		return nil, err
 	}
 	preSkip := uint16(lookahead * SampleRate / rate)
 	return &Encoder{enc: enc, rate: rate, preSkip: preSkip}, nil
+}
+
+// encoderLookahead returns the delay of the VoIP encoders that
+// newEncoderAt creates, in samples at rate.
+func encoderLookahead(rate int) (int, error) {
+	lookahead := int(C.vm_opus_lookahead(C.int(rate), C.int(opus.AppVoIP)))
+	if lookahead < 0 {
+		return 0, fmt.Errorf("query Opus lookahead at %d Hz: libopus error %d", rate, lookahead)
+	}
+	return lookahead, nil
 }
 
 func configure(enc *opus.Encoder, opt EncoderOptions) error {

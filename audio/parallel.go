@@ -6,11 +6,6 @@ import (
 )
 
 const (
-	// opusLookaheadMs is the libopus VoIP encoder delay: 2.5 ms of analysis
-	// lookahead plus 4 ms of delay compensation, rounded up to whole ms.
-	// TestEncoderPreSkipMatchesLibopus checks it against OPUS_GET_LOOKAHEAD.
-	opusLookaheadMs = 7
-
 	// minParallelFrames is the shortest input, in 20 ms frames, that
 	// EncodePCM splits between two encoders.
 	minParallelFrames = 150

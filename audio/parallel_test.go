@@ -25,7 +25,7 @@ func decodePackets(t *testing.T, packets [][]byte, preSkip uint16) []float32 {
 
 func TestEncodeParallelMatchesSerial(t *testing.T) {
 	speech := resampledMono(t, loadWAV(t, "speech-16k.wav"))
-	frames := padFrames(speech.Samples, SampleRate)
+	frames := padFrames(speech.Samples, SampleRate, 312)
 	serial, preSkip, err := encodeSerial(frames, SampleRate, EncoderOptions{})
 	if err != nil {
 		t.Fatal(err)

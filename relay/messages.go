@@ -12,6 +12,7 @@ import (
 	"github.com/vm-voice/vm/proto/pb"
 	"github.com/vm-voice/vm/relay/blob"
 	"github.com/vm-voice/vm/relay/meta"
+	gproto "google.golang.org/protobuf/proto"
 )
 
 // Listing limits.
@@ -115,7 +116,28 @@ func (ss *session) handleListMessages(ctx context.Context, me string, r *pb.List
 	if err := ss.addReceipts(ctx, me, list.Messages); err != nil {
 		return nil, err
 	}
-	return &pb.Response{Body: &pb.Response_Messages{Messages: list}}, nil
+	resp := &pb.Response{Body: &pb.Response_Messages{Messages: list}}
+	fitListing(resp, list)
+	return resp, nil
+}
+
+// fitListing drops messages from the end of list, the body of resp, until
+// resp fits in one control message, and marks list truncated when it drops
+// any, so the client lists again for the rest. Around 110 bytes a message,
+// plus one entry per listen receipt, a full listing of maxListLimit
+// messages does not fit in proto.MaxControlSize.
+func fitListing(resp *pb.Response, list *pb.MessageList) {
+	for len(list.Messages) > 1 {
+		size := gproto.Size(resp)
+		if size <= proto.MaxControlSize {
+			return
+		}
+		// Keep the share of messages that fits at the average size, and
+		// at least one fewer than now.
+		keep := min(len(list.Messages)*proto.MaxControlSize/size, len(list.Messages)-1)
+		list.Messages = list.Messages[:max(keep, 1)]
+		list.Truncated = true
+	}
 }
 
 // listTargets returns the conversation a listing covers after an access

@@ -14,6 +14,7 @@
 // # Data directory
 //
 //	tls/cert.pem, tls/key.pem  self-signed certificate made on first start
+//	quic-reset.key             QUIC stateless reset key made on first start
 //	nats/                      embedded NATS JetStream store (see package meta)
 //	blobs/<store id>/<id[:6]>/<id>.<sender>.<conversation>.ogg
 //	                           one Ogg Opus file per message (see package blob)
@@ -95,8 +96,12 @@ const (
 	// requestTimeout bounds reading a request and handling anything but
 	// an upload or a fetch.
 	requestTimeout = 30 * time.Second
-	// idleTimeout closes a connection without traffic.
-	idleTimeout = 60 * time.Second
+	// idleTimeout closes a connection from which no packet arrived for
+	// this long, which also ends the user's presence. QUIC uses the
+	// smaller of the two peers' values, and clients send a keepalive
+	// every 2 s (client.DefaultKeepAlivePeriod), so a live client is
+	// never idle this long and a dead one shows offline within about 8 s.
+	idleTimeout = 8 * time.Second
 	// maxStreams is how many requests one connection may have open at once.
 	maxStreams = 100
 	// requestRate and requestBurst limit requests per connection.
@@ -203,6 +208,9 @@ type Server struct {
 	log         *slog.Logger
 	tls         *tls.Config
 	fingerprint string
+	// resetKey derives the QUIC stateless reset tokens, so a restarted
+	// relay resets the connections of its previous run.
+	resetKey *quic.StatelessResetKey
 	// lock is the data directory's lock file, held while the server runs.
 	lock      *os.File
 	transport *quic.Transport
@@ -272,6 +280,9 @@ func (s *Server) open() error {
 	if s.tls, s.fingerprint, err = loadTLS(s.cfg); err != nil {
 		return err
 	}
+	if s.resetKey, err = loadResetKey(s.cfg.DataDir); err != nil {
+		return err
+	}
 	if s.nats, err = meta.StartEmbedded(filepath.Join(s.cfg.DataDir, "nats")); err != nil {
 		return err
 	}
@@ -335,7 +346,7 @@ func (s *Server) listen() error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
-	s.transport = &quic.Transport{Conn: udp}
+	s.transport = &quic.Transport{Conn: udp, StatelessResetKey: s.resetKey}
 	s.listener, err = s.transport.Listen(s.tls, &quic.Config{
 		HandshakeIdleTimeout:  loginTimeout,
 		MaxIdleTimeout:        idleTimeout,
@@ -355,6 +366,9 @@ func (s *Server) close() {
 	}
 	if s.transport != nil {
 		s.transport.Close()
+		// A Transport leaves open the socket it was given, and a relay
+		// started next in the same process needs the port.
+		s.transport.Conn.Close()
 	}
 	if s.httpLn != nil {
 		s.httpLn.Close()

@@ -12,6 +12,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/vm-voice/vm/proto"
 	"github.com/vm-voice/vm/proto/pb"
+	"golang.org/x/time/rate"
 )
 
 // Defaults for zero fields of Options.
@@ -34,6 +35,17 @@ type Options struct {
 	MaxBlobSize int64
 	// ClientVersion is sent in Login.
 	ClientVersion string
+	// KeepAlivePeriod is how long the connection may go without a
+	// received packet before the client sends a PING; zero means
+	// DefaultKeepAlivePeriod.
+	KeepAlivePeriod time.Duration
+	// IdleTimeout closes the connection after this long without a
+	// received packet; zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+
+	// staleChangedForTest, when set, is called when Silence starts or
+	// stops reporting a stale connection.
+	staleChangedForTest func(stale bool)
 }
 
 func (o Options) withDefaults() Options {
@@ -49,6 +61,12 @@ func (o Options) withDefaults() Options {
 	if o.MaxBlobSize <= 0 {
 		o.MaxBlobSize = DefaultMaxBlobSize
 	}
+	if o.KeepAlivePeriod <= 0 {
+		o.KeepAlivePeriod = DefaultKeepAlivePeriod
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
 	return o
 }
 
@@ -62,9 +80,21 @@ type Conn struct {
 	firstUse    bool
 	opts        Options
 	log         *slog.Logger
+	arrivals    arrivalWatch
 
 	login *pb.LoginResult // set by Login before other requests
+	// pace spaces out request streams, so that bulk work such as
+	// fetching hundreds of messages waits its turn instead of being
+	// rejected by the relay's per-connection request rate limit.
+	pace *rate.Limiter
 }
+
+// Request pacing: below the relay's limit of 50 requests a second with a
+// burst of 100 per connection.
+const (
+	requestRate  = 40
+	requestBurst = 80
+)
 
 // Dial connects to the relay at addr and checks its certificate key
 // against pins. A relay seen for the first time is pinned and
@@ -86,8 +116,8 @@ func Dial(ctx context.Context, addr string, id *Identity, pins *KnownRelays, opt
 	}
 	quicConf := &quic.Config{
 		HandshakeIdleTimeout: opts.HandshakeTimeout,
-		MaxIdleTimeout:       30 * time.Second,
-		KeepAlivePeriod:      10 * time.Second,
+		MaxIdleTimeout:       opts.IdleTimeout,
+		KeepAlivePeriod:      opts.KeepAlivePeriod,
 		EnableDatagrams:      true,
 	}
 	qc, err := quic.DialAddr(ctx, addr, tlsConf, quicConf)
@@ -98,7 +128,7 @@ func Dial(ctx context.Context, addr string, id *Identity, pins *KnownRelays, opt
 		return nil, fmt.Errorf("dial relay %s: %w", addr, err)
 	}
 	c := &Conn{qc: qc, id: id, addr: addr, fingerprint: v.fingerprint, opts: opts,
-		log: opts.Logger.With("remote_addr", addr)}
+		log: opts.Logger.With("remote_addr", addr), pace: rate.NewLimiter(requestRate, requestBurst)}
 	if !v.pinned {
 		if err := pins.Add(addr, v.fingerprint); err != nil {
 			c.Close()
@@ -106,6 +136,7 @@ func Dial(ctx context.Context, addr string, id *Identity, pins *KnownRelays, opt
 		}
 		c.firstUse = true
 	}
+	go c.watchArrivals(qc.Context())
 	return c, nil
 }
 
@@ -165,6 +196,9 @@ func (c *Conn) exchange(ctx context.Context, req *pb.Request, body func(w *bufio
 	read func(r *bufio.Reader) error) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.opts.RequestTimeout, ErrTimeout)
 	defer cancel()
+	if err := c.pace.Wait(ctx); err != nil {
+		return c.ctxErr(ctx, fmt.Errorf("wait for the request rate: %w", err))
+	}
 	str, err := c.qc.OpenStreamSync(ctx)
 	if err != nil {
 		return c.ctxErr(ctx, fmt.Errorf("open stream: %w", err))

@@ -88,6 +88,11 @@ type Engine struct {
 	talk     *outgoing            // the user's own transmission
 	playback *storedPlayback
 	listened map[string]bool // message ids this engine marked listened
+	// sending contains the ids of kept messages being stored.
+	sending map[string]bool
+	// sessionUp is closed while sess is set, and replaced by an open
+	// channel when the session ends.
+	sessionUp chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -112,7 +117,8 @@ func NewEngine(ctx context.Context, opt EngineOptions) (*Engine, error) {
 	e := &Engine{opt: opt, log: opt.Logger, id: id, ctx: ctx, cancel: cancel,
 		pins:   &KnownRelays{Path: filepath.Join(opt.Paths.Home, KnownRelaysFile)},
 		events: make(chan EngineEvent, 256), online: map[string]bool{},
-		talks: map[string]*incoming{}, listened: map[string]bool{}}
+		talks: map[string]*incoming{}, listened: map[string]bool{}, sending: map[string]bool{},
+		sessionUp: make(chan struct{})}
 	e.status.Relay = opt.Relay
 	e.status.InputLevel = silentLevel
 	e.out = newPlayout(e)
@@ -188,6 +194,7 @@ func (e *Engine) Status() EngineStatus {
 	e.mu.Unlock()
 	if sess != nil {
 		st.RTT = sess.RTT()
+		st.Silence, st.Stale = sess.Conn().Silence(time.Now())
 	}
 	return st
 }

@@ -56,14 +56,17 @@ func (e *Engine) serve(ctx context.Context, s *Session) {
 	e.sess = s
 	e.status.Connected = true
 	e.status.Handle = s.Me()
+	close(e.sessionUp)
 	e.mu.Unlock()
 	e.log.Info("connected", "remote_addr", e.opt.Relay, "peer", s.Me())
 	e.emit(EngineEvent{Kind: EventConnected, Handle: s.Me()})
+	e.wg.Go(e.sendOutbox)
 	for ev := range s.Events() {
 		e.handleEvent(ctx, s, ev)
 	}
 	e.mu.Lock()
 	e.sess = nil
+	e.sessionUp = make(chan struct{})
 	e.status.Connected = false
 	clear(e.online)
 	talks := e.talks
@@ -125,8 +128,14 @@ func (e *Engine) talkEnded(te *pb.TalkEnd) {
 	in := e.talks[te.GetMessageId()]
 	delete(e.talks, te.GetMessageId())
 	e.mu.Unlock()
+	sender := ""
+	if in != nil {
+		sender = in.sender
+	}
 	if in != nil && te.GetStored() {
+		in.markStored()
 		e.wg.Go(func() { in.repair(e.ctx) })
 	}
-	e.emit(EngineEvent{Kind: EventTalkEnded, Conversation: te.GetConversation(), MessageID: te.GetMessageId()})
+	e.emit(EngineEvent{Kind: EventTalkEnded, Conversation: te.GetConversation(), Handle: sender,
+		MessageID: te.GetMessageId(), Stored: te.GetStored()})
 }

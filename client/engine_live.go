@@ -45,6 +45,9 @@ type incoming struct {
 	edge    bool               // catch-up reached the live edge
 	playing bool               // registered with the playout loop
 	stats   livePlayerStats    // of the player, kept after it ends
+	sounded bool               // whether fill passed some of its audio to the speaker
+	heard   bool               // whether its playback ran to the end after it sounded
+	stored  bool               // whether TalkEnd reported the message stored
 	cancel  context.CancelFunc // stops collect and catch-up
 	wg      sync.WaitGroup     // collect and catch-up goroutines
 	done    chan struct{}      // closed once the frames channel is drained
@@ -149,6 +152,7 @@ func (in *incoming) fill(now time.Time, out []float32) (ok, done bool) {
 		n := copy(out, in.backlog)
 		clear(out[n:])
 		in.backlog = in.backlog[n:]
+		in.sounded = true
 		return true, false
 	}
 	if !in.edge {
@@ -162,6 +166,7 @@ func (in *incoming) fill(now time.Time, out []float32) (ok, done bool) {
 		in.player.EndAt(uint32(te.GetFrames()))
 	}
 	if in.player.Next(now, out) {
+		in.sounded = true
 		return true, false
 	}
 	// A transmission that failed may report no frame count, so its end
@@ -211,16 +216,36 @@ func (in *incoming) startPlayerLocked() bool {
 	return true
 }
 
-// finished records the player's counts once playback ended.
+// finished records the player's counts once playback ended. A
+// transmission that sounded counts as heard, and once the relay has also
+// stored it, the engine sends its listen receipt.
 func (in *incoming) finished() {
 	in.mu.Lock()
 	if in.player != nil {
 		in.stats = in.player.Stats()
 	}
 	st := in.stats
+	in.heard = in.sounded
+	receipt := in.heard && in.stored
 	in.mu.Unlock()
+	if receipt {
+		in.e.markHeardLive(in.conv, in.id)
+	}
 	if f := in.e.opt.liveDoneForTest; f != nil {
 		f(in.id, st)
+	}
+}
+
+// markStored records that the relay stored the transmission and sends
+// the listen receipt when its playback already ended heard. A
+// transmission still playing gets its receipt from finished.
+func (in *incoming) markStored() {
+	in.mu.Lock()
+	in.stored = true
+	receipt := in.heard
+	in.mu.Unlock()
+	if receipt {
+		in.e.markHeardLive(in.conv, in.id)
 	}
 }
 

@@ -77,6 +77,24 @@ func (e *Engine) Play(conv, msgID string, opt PlayOptions) error {
 	return nil
 }
 
+// WaitSpeaker waits until the engine has tried to open the speaker. It
+// returns nil when the speaker is open, an error wrapping ErrNoSpeaker
+// and stating the fix when it could not be opened, or ctx's error.
+func (e *Engine) WaitSpeaker(ctx context.Context) error {
+	select {
+	case <-e.out.opened:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.mu.Lock()
+	problem := e.status.SpeakerError
+	e.mu.Unlock()
+	if problem != "" {
+		return fmt.Errorf("%w: %s", ErrNoSpeaker, problem)
+	}
+	return nil
+}
+
 // checkSpeed returns an error for a playback speed outside 1 to 2.
 func checkSpeed(speed float64) error {
 	if speed < 1 || speed > 2 {
@@ -291,19 +309,43 @@ func (e *Engine) afterPlayback(conv, msgID string) {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, engineQueryTimeout)
 	defer cancel()
-	if err := s.Conn().MarkListened(ctx, conv, msgID); err != nil {
-		e.log.Warn("mark listened", "msg_id", msgID, "conv", conv, "err", err)
-	} else {
-		e.mu.Lock()
-		e.listened[msgID] = true
-		e.mu.Unlock()
-	}
+	e.markListened(ctx, s, conv, msgID)
 	if !e.opt.AutoPlayNext {
 		return
 	}
 	if next := e.nextUnheard(ctx, s, conv, msgID); next != "" {
 		e.Play(conv, next, PlayOptions{Speed: 1})
 	}
+}
+
+// markHeardLive sends the listen receipt of a live transmission that
+// played to the speaker, in the background because the playout loop and
+// the event loop call it. The relay must have stored the message first,
+// since it rejects a receipt for an unknown message id.
+func (e *Engine) markHeardLive(conv, msgID string) {
+	e.wg.Go(func() {
+		s, err := e.session()
+		if err != nil {
+			e.log.Warn("mark live talk listened", "msg_id", msgID, "conv", conv, "err", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, engineQueryTimeout)
+		defer cancel()
+		e.markListened(ctx, s, conv, msgID)
+	})
+}
+
+// markListened sends the listen receipt of message msgID and records it,
+// so Messages shows the message listened even before the relay's list
+// does. A failure is logged and not retried.
+func (e *Engine) markListened(ctx context.Context, s *Session, conv, msgID string) {
+	if err := s.Conn().MarkListened(ctx, conv, msgID); err != nil {
+		e.log.Warn("mark listened", "msg_id", msgID, "conv", conv, "err", err)
+		return
+	}
+	e.mu.Lock()
+	e.listened[msgID] = true
+	e.mu.Unlock()
 }
 
 // nextUnheard returns the first message after msgID in conv that someone

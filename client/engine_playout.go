@@ -44,6 +44,7 @@ type playout struct {
 	e       *Engine
 	wake    chan struct{}
 	arrived chan struct{} // arrived signals that a live frame was pushed
+	opened  chan struct{} // closed once the speaker is open or failed to open
 
 	mu      sync.Mutex // guards sources, sink and failed
 	sources []source
@@ -52,7 +53,8 @@ type playout struct {
 }
 
 func newPlayout(e *Engine) *playout {
-	return &playout{e: e, wake: make(chan struct{}, 1), arrived: make(chan struct{}, 1)}
+	return &playout{e: e, wake: make(chan struct{}, 1), arrived: make(chan struct{}, 1),
+		opened: make(chan struct{})}
 }
 
 // add starts playing src. It returns false when there is no speaker.
@@ -97,15 +99,18 @@ func (p *playout) run(ctx context.Context) {
 	}
 	p.e.mu.Unlock()
 	if err != nil {
-		p.e.log.Warn("speaker unavailable", "err", err)
+		// Status and WaitSpeaker report it to the user interface.
+		p.e.log.Info("speaker unavailable", "err", err)
 		p.mu.Lock()
 		p.failed, p.sources = true, nil
 		p.mu.Unlock()
+		close(p.opened)
 		return
 	}
 	p.mu.Lock()
 	p.sink = sink
 	p.mu.Unlock()
+	close(p.opened)
 	defer sink.Close()
 	mix := make([]float32, proto.FrameSamples)
 	buf := make([]float32, proto.FrameSamples)

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,10 +40,15 @@ type outgoing struct {
 }
 
 // StartTalk starts capturing from the microphone and uploading live to
-// conversation conv. It fails at once when there is no session or no
-// microphone, or while the user already talks.
+// conversation conv. It fails at once when there is no session, when the
+// relay sent no reply for longer than the keepalive allows (an error that
+// wraps ErrRelayUnreachable), when there is no microphone, or while the
+// user already talks.
 func (e *Engine) StartTalk(conv string) error {
 	s, err := e.session()
+	if err == nil {
+		err = s.Conn().checkReachable(time.Now())
+	}
 	if err != nil {
 		return fmt.Errorf("start talking: %w", err)
 	}
@@ -130,14 +136,23 @@ func (e *Engine) CancelTalk() error {
 	return e.StopTalk()
 }
 
+// talkRecording is the audio that capture kept of the user's transmission.
+type talkRecording struct {
+	packets   [][]byte // every encoded frame, whether the live upload took it or not
+	liveErr   error    // error that ended the live upload, nil while it works
+	announced bool     // EventTalkKept was sent
+}
+
 // captureLoop reads, encodes and uploads frames until StopTalk, the
 // relay's length limit or a capture failure, then finishes the upload.
 // When capture ended without StopTalk it reports why in EventTalkStopped
 // before the status shows talk ended, so a user interface can name the
-// reason rather than guess it.
+// reason rather than guess it. When the live upload failed because the
+// connection broke, the message goes to keepTalk instead of being lost.
 func (e *Engine) captureLoop(s *Session, out *outgoing, up *LiveUpload, src audio.FrameSource, enc *audio.Encoder) {
-	frames, reason, err := e.capture(s, out, up, src, enc)
+	rec, reason, err := e.capture(s, out, up, src, enc)
 	src.Close()
+	frames := len(rec.packets)
 	discard := out.discard.Load()
 	if err == nil && reason != nil && !discard {
 		e.log.Info("talk stopped by the engine", "conv", out.conv, "msg_id", up.MessageID(), "reason", reason)
@@ -155,23 +170,36 @@ func (e *Engine) captureLoop(s *Session, out *outgoing, up *LiveUpload, src audi
 		e.log.Info("talk discarded", "conv", out.conv, "msg_id", up.MessageID(), "frames", frames)
 		return
 	}
-	if err == nil {
-		samples := int64(frames)*proto.FrameSamples - int64(enc.PreSkip())
+	samples := int64(frames)*proto.FrameSamples - int64(enc.PreSkip())
+	if err == nil && rec.liveErr == nil {
 		_, err = up.Finish(e.ctx, samples)
+		// The relay may or may not have stored the message, and a repeat
+		// with the same id stores it once either way.
+		if err != nil && (IsTransient(err) || e.ctx.Err() != nil) {
+			rec.liveErr, err = err, nil
+		}
 	}
 	up.Abort()
 	if err != nil {
 		e.log.Warn("talk failed", "conv", out.conv, "msg_id", up.MessageID(), "err", err)
 		e.emit(EngineEvent{Kind: EventTalkFailed, Conversation: out.conv, MessageID: up.MessageID(), Err: err})
+		return
+	}
+	if rec.liveErr != nil {
+		e.keepTalk(out.conv, up.MessageID(), rec, &audio.Encoded{Packets: rec.packets, PreSkip: enc.PreSkip(),
+			Samples: samples, InputRate: proto.SampleRate})
 	}
 }
 
-// capture runs the frame loop and returns the number of frames sent. The
-// final frame carries the last flag, which is a silent frame when the
+// capture runs the frame loop and returns every encoded frame. The final
+// frame carries the last flag, which is a silent frame when the
 // microphone fails. reason is nil when StopTalk ended capture, else a
-// *MaxLengthError or the microphone's error.
-func (e *Engine) capture(s *Session, out *outgoing, up *LiveUpload, src audio.FrameSource, enc *audio.Encoder) (frames int, reason, err error) {
+// *MaxLengthError or the microphone's error. A failed live upload does
+// not end capture: the user still holds the talk key, so the frames are
+// only kept, and listeners no longer hear them.
+func (e *Engine) capture(s *Session, out *outgoing, up *LiveUpload, src audio.FrameSource, enc *audio.Encoder) (rec *talkRecording, reason, err error) {
 	limit := maxTalkFrames(s)
+	rec = &talkRecording{packets: make([][]byte, 0, min(limit, 30*int(time.Second/proto.FrameDuration)))}
 	frame := make([]float32, proto.FrameSamples)
 	pkt := make([]byte, 4000)
 	for {
@@ -181,22 +209,26 @@ func (e *Engine) capture(s *Session, out *outgoing, up *LiveUpload, src audio.Fr
 			e.log.Warn("capture failed", "conv", out.conv, "err", rerr)
 		}
 		stopped := isClosed(out.stop)
-		full := up.Frames()+1 >= limit
+		full := len(rec.packets)+1 >= limit
 		n, err := enc.Encode(frame, pkt)
 		if err != nil {
-			return up.Frames(), nil, err
+			return rec, nil, err
 		}
-		if err := up.WriteFrame(pkt[:n], rerr != nil || full || stopped); err != nil {
-			return up.Frames(), nil, err
+		last := rerr != nil || full || stopped
+		rec.packets = append(rec.packets, bytes.Clone(pkt[:n]))
+		if rec.liveErr == nil {
+			if err := up.WriteFrame(pkt[:n], last); err != nil {
+				e.liveLost(out, up, rec, err)
+			}
 		}
 		e.setLevel(frame, rerr == nil)
 		switch {
 		case stopped:
-			return up.Frames(), nil, nil
+			return rec, nil, nil
 		case rerr != nil:
-			return up.Frames(), fmt.Errorf("the microphone failed: %w", rerr), nil
+			return rec, fmt.Errorf("the microphone failed: %w", rerr), nil
 		case full:
-			return up.Frames(), &MaxLengthError{Max: time.Duration(limit) * proto.FrameDuration}, nil
+			return rec, &MaxLengthError{Max: time.Duration(limit) * proto.FrameDuration}, nil
 		}
 	}
 }

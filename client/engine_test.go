@@ -162,6 +162,10 @@ func TestEngineLateJoinerHearsFromStart(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("live playback did not end within 30s")
 	}
+	// Catch-up playback counts as hearing the talk.
+	if heard := waitEvent(t, alice, EventListened); heard.Handle != "bob" || heard.MessageID != started.MessageID {
+		t.Errorf("got receipt from @%s for %s, want @bob for %s", heard.Handle, heard.MessageID, started.MessageID)
+	}
 
 	got := speaker.played()
 	t.Logf("played %s of %s of speech", SamplesDuration(int64(len(got))), SamplesDuration(int64(len(sp.pcm))))

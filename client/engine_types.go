@@ -32,19 +32,28 @@ const (
 	EventDisconnected                          // session lost; Err is the cause, and the engine reconnects
 	EventPresence                              // Handle went online or offline (Online)
 	EventTalkStarted                           // Handle started talking in Conversation (MessageID)
-	EventTalkEnded                             // a transmission ended (MessageID)
+	EventTalkEnded                             // Handle's transmission ended (MessageID, Stored)
 	EventMessageStored                         // a new message is stored (Message)
 	EventListened                              // Handle played MessageID
 	EventPlaybackStarted                       // playback of MessageID began (Duration)
 	EventPlaybackProgress                      // playback position (Position, Duration)
 	EventPlaybackEnded                         // playback of MessageID ended
-	EventTalkFailed                            // the user's own transmission failed (Err)
+	EventTalkFailed                            // the user's own transmission failed (Err, a *TalkSavedError for a kept one)
 	// EventTalkStopped reports that the engine ended the user's own
 	// transmission without StopTalk: Err is a *MaxLengthError or the
 	// microphone's error, and Duration the length sent. What was captured
 	// is stored as usual, which EventMessageStored or EventTalkFailed
 	// reports later.
 	EventTalkStopped
+	// EventTalkKept reports that the live upload of the user's own
+	// transmission failed, usually because the connection to the relay
+	// broke: listeners no longer hear it, but capture goes on while the
+	// user talks, and the engine stores the whole message with the same
+	// MessageID once the relay is back. Err is a *TalkKeptError.
+	// EventMessageStored follows when it is stored, or EventTalkFailed
+	// with a *TalkSavedError when the engine gave up and left it in the
+	// outbox.
+	EventTalkKept
 )
 
 // EngineEvent is one change the Engine reports to its user interface.
@@ -54,6 +63,7 @@ type EngineEvent struct {
 	Handle       string
 	MessageID    string
 	Online       bool
+	Stored       bool // EventTalkEnded: the relay stored the message, which EventMessageStored reports next
 	Message      *MessageState
 	Position     time.Duration
 	Duration     time.Duration
@@ -72,7 +82,9 @@ type EngineStatus struct {
 	Relay        string
 	Handle       string
 	RTT          time.Duration
-	InputLevel   float64 // dBFS of the last captured frame, -100 when silent or not capturing
+	Silence      time.Duration // since the last packet from the relay, to within 250 ms; zero without a session
+	Stale        bool          // Silence is longer than the keepalive allows, so RTT is out of date
+	InputLevel   float64       // dBFS of the last captured frame, -100 when silent or not capturing
 	Talking      bool
 	TalkStarted  time.Time
 	TalkTo       string // conversation id of the current transmission

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/quic-go/quic-go"
@@ -133,10 +135,24 @@ func (u *LiveUpload) Frames() int { return int(u.seq) }
 // the send queue was full. Their records still reached the relay.
 func (u *LiveUpload) DatagramsDropped() int64 { return u.dropped.Load() }
 
+// frameWriteTimeout bounds how long WriteFrame waits for QUIC to take a
+// record. QUIC holds records back while its congestion window is full of
+// unacknowledged data, which at the talk bit rate means the relay has not
+// acknowledged anything for a while: the relay or the network is down.
+// Waiting longer would stop the capture loop from reading the microphone.
+// NOTE: 500 ms is a judgement, not a measured bound.
+const frameWriteTimeout = 500 * time.Millisecond
+
+// ErrUploadStalled is wrapped by the error of WriteFrame when QUIC did not
+// take a record within frameWriteTimeout.
+var ErrUploadStalled = errors.New("the relay stopped acknowledging audio")
+
 // WriteFrame sends one 20 ms Opus packet: it queues the datagram copy
 // without blocking, dropping it when the queue is full, and writes the
-// record to the stream, which blocks only while QUIC's flow control
-// holds it back. last marks the final frame of the message.
+// record to the stream, which blocks while QUIC's flow and congestion
+// control hold it back, for at most frameWriteTimeout. last marks the
+// final frame of the message. After an error the stream may hold part of
+// a record, so the caller must Abort the upload.
 func (u *LiveUpload) WriteFrame(pkt []byte, last bool) error {
 	if u.last {
 		return fmt.Errorf("live upload %s: frame after the last frame", u.id)
@@ -152,7 +168,14 @@ func (u *LiveUpload) WriteFrame(pkt []byte, last bool) error {
 	// Records carry handle 0, as every upload record does; only the
 	// datagram copy names the live handle.
 	u.rec = proto.AppendFrameRecord(u.rec[:0], &f)
-	if _, err := u.str.Write(u.rec); err != nil {
+	u.str.SetWriteDeadline(time.Now().Add(frameWriteTimeout))
+	_, err := u.str.Write(u.rec)
+	u.str.SetWriteDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("live upload %s: write frame %d: %w: no room to send for %s: %w",
+			u.id, u.seq, ErrUploadStalled, frameWriteTimeout, err)
+	}
+	if err != nil {
 		return fmt.Errorf("live upload %s: write frame %d: %w", u.id, u.seq, err)
 	}
 	u.seq++

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -76,10 +77,24 @@ func ReadFile(home string) (Client, error) {
 		return Client{}, fmt.Errorf("parse %s: %w", path, err)
 	}
 	if keys := md.Undecoded(); len(keys) > 0 {
-		return Client{}, fmt.Errorf("parse %s: unknown key %q: the known keys are relay, handle and to",
-			path, keys[0].String())
+		return Client{}, fmt.Errorf("parse %s: unknown key %q: the known keys are %s",
+			path, keys[0].String(), strings.Join(Keys(), ", "))
 	}
 	return c, nil
+}
+
+// Keys returns the keys that config.toml accepts, in the order of the
+// fields of Client, taken from their toml tags.
+func Keys() []string {
+	t := reflect.TypeFor[Client]()
+	keys := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
 }
 
 // readSmall reads a file of at most maxFileSize bytes.

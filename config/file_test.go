@@ -1,10 +1,15 @@
 package config
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/BurntSushi/toml"
 )
 
 func TestLoadPrecedence(t *testing.T) {
@@ -127,5 +132,39 @@ func TestValidate(t *testing.T) {
 				t.Errorf("got error %v, want error %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestUnknownKeyListsEveryKey(t *testing.T) {
+	// Every key that an encoded Client contains must be named in the error
+	// for an unknown key, so the list cannot fall behind the fields.
+	full := Client{Relay: "127.0.0.1:1", Handle: "a", To: "@b", Mic: "m", Speaker: "s", TalkMode: "hold"}
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(full); err != nil {
+		t.Fatal(err)
+	}
+	var encoded map[string]any
+	if _, err := toml.Decode(buf.String(), &encoded); err != nil {
+		t.Fatal(err)
+	}
+	if len(encoded) != reflect.TypeFor[Client]().NumField() {
+		t.Fatalf("got %d encoded keys, want one per field of Client; set every field in this test", len(encoded))
+	}
+
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, FileName), []byte("relya = \"x:1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadFile(home)
+	if err == nil {
+		t.Fatal("got no error for an unknown key")
+	}
+	for key := range encoded {
+		if !slices.Contains(Keys(), key) {
+			t.Errorf("Keys() = %v, missing %q", Keys(), key)
+		}
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("got error %q, want it to name key %q", err, key)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -14,6 +15,9 @@ func (m Model) handleEvent(ev client.EngineEvent) (Model, tea.Cmd) {
 	case client.EventConnected:
 		m.status.Connected = true
 		m.setNotice("", false)
+		if m.stopped.msgID != "" {
+			m.setNotice(m.stopped.reason+"; storing what you said…", true)
+		}
 		return m, m.refresh()
 	case client.EventDisconnected:
 		m.status.Connected = false
@@ -23,6 +27,9 @@ func (m Model) handleEvent(ev client.EngineEvent) (Model, tea.Cmd) {
 		for i := range m.convs {
 			m.convs[i].Online, m.convs[i].Talking = nil, nil
 		}
+		// Live rows would keep their timers running; the reconnect
+		// reloads the timeline with what the relay stored.
+		m.dropLiveMessages()
 	case client.EventPresence:
 		return m.presence(ev)
 	case client.EventTalkStarted:
@@ -38,8 +45,18 @@ func (m Model) handleEvent(ev client.EngineEvent) (Model, tea.Cmd) {
 		m.listened(ev)
 	case client.EventTalkStopped:
 		m.talkStopped(ev)
+	case client.EventTalkKept:
+		// Capture goes on while the user holds the key, so only the
+		// notice changes until the message is stored.
+		m.stopped = stoppedTalk{msgID: ev.MessageID, reason: "relay connection was lost"}
+		m.setNotice(ev.Err.Error(), true)
 	case client.EventTalkFailed:
-		m.endTalk()
+		// A kept message fails after its talk ended, maybe while the
+		// user talks again.
+		var saved *client.TalkSavedError
+		if !errors.As(ev.Err, &saved) {
+			m.endTalk()
+		}
 		if ev.MessageID == m.stopped.msgID {
 			m.stopped = stoppedTalk{}
 		}
@@ -86,13 +103,19 @@ func (m *Model) talkStarted(ev client.EngineEvent) bool {
 	return listed
 }
 
-// talkEnded clears the talking mark of the transmission's sender.
+// talkEnded clears the talking mark of the transmission's sender. A
+// transmission the relay did not store, because the sender cancelled it
+// or its connection died, leaves the timeline; one stored later under the
+// same id comes back with EventMessageStored.
 func (m *Model) talkEnded(ev client.EngineEvent) {
 	sender := ev.Handle
 	if i := m.messageIndex(ev.MessageID); i >= 0 {
 		m.msgs[i].Live = false
 		if sender == "" {
 			sender = m.msgs[i].Sender
+		}
+		if !ev.Stored {
+			m.removeMessage(i)
 		}
 	}
 	if sender == "" {
@@ -199,6 +222,25 @@ func (m Model) messageIndex(id string) int {
 		return -1
 	}
 	return slices.IndexFunc(m.msgs, func(x client.MessageState) bool { return x.ID == id })
+}
+
+// removeMessage removes message i from the timeline. The selection stays
+// on the same message, or moves to the previous one.
+func (m *Model) removeMessage(i int) {
+	m.msgs = slices.Delete(slices.Clone(m.msgs), i, i+1)
+	if m.msgSel > i || m.msgSel >= len(m.msgs) {
+		m.msgSel = max(m.msgSel-1, 0)
+	}
+}
+
+// dropLiveMessages removes the messages still being recorded from the
+// timeline.
+func (m *Model) dropLiveMessages() {
+	for i := len(m.msgs) - 1; i >= 0; i-- {
+		if m.msgs[i].Live {
+			m.removeMessage(i)
+		}
+	}
 }
 
 // upsertMessage replaces the message with msg's id or inserts msg in time

@@ -48,6 +48,12 @@ func (m Model) applyKey(act keyAction) (Model, tea.Cmd) {
 			m.setNotice("no conversation to talk to: register a peer or join a channel", true)
 			return m, nil
 		}
+		if m.status.Connected && m.status.Stale {
+			m.key.interrupt(m.now())
+			m.setNotice(fmt.Sprintf("cannot talk: the relay is unreachable (no reply for %s); vm reconnects when the relay responds",
+				formatSilence(m.status.Silence)), true)
+			return m, nil
+		}
 		if m.status.MicError != "" {
 			// The device check failed: the banner shows why and the fix.
 			m.key.interrupt(m.now())

@@ -156,7 +156,12 @@ func (m Model) statusLine() string {
 		mic = "mic " + liveStyle.Render("unavailable")
 	}
 	parts = append(parts, mic, m.connLabel())
-	if m.status.Connected && m.status.RTT > 0 {
+	switch {
+	case m.status.Connected && m.status.Stale:
+		// The RTT is QUIC's estimate from the last reply, so it is out of
+		// date.
+		parts = append(parts, liveStyle.Render("no reply for "+formatSilence(m.status.Silence)))
+	case m.status.Connected && m.status.RTT > 0:
 		parts = append(parts, "rtt "+formatRTT(m.status.RTT))
 	}
 	return strings.Join(parts, "  ")
@@ -185,10 +190,19 @@ func (m Model) connLabel() string {
 	if m.me != "" {
 		user = " as @" + m.me
 	}
+	if m.status.Connected && m.status.Stale {
+		return liveStyle.Render("●") + " " + relay + user + " not responding"
+	}
 	if m.status.Connected {
 		return onlineStyle.Render("●") + " " + relay + user
 	}
 	return liveStyle.Render("○") + " connecting to " + relay + "…"
+}
+
+// formatSilence formats the time since the relay's last reply in whole
+// seconds.
+func formatSilence(d time.Duration) string {
+	return fmt.Sprintf("%.0fs", d.Seconds())
 }
 
 // formatRTT formats a round-trip time in whole milliseconds, or with one

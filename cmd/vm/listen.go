@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -26,10 +28,12 @@ func (a *app) listenCmd() *cobra.Command {
 		Use:   "listen [--to @user|#channel] [--out DIR] [--format ogg|wav]",
 		Short: "Play live talk and new messages, or write them to files, until stopped",
 		Long: "Play live talk as it arrives and each new message on the speaker, printing one line\n" +
-			"per message: time, conversation, sender and duration. With --out, write each new\n" +
-			"message to DIR/PEER or DIR/CHANNEL once it is stored, as vm fetch does, and print\n" +
-			"its path. Runs until SIGINT or SIGTERM; messages that arrive while it is not\n" +
-			"running are left for vm fetch.",
+			"per message: time, conversation, sender and duration. A message played to the\n" +
+			"end, live or stored, is marked listened, so its sender sees it heard. With --out,\n" +
+			"write each new message to DIR/PEER or DIR/CHANNEL once it is stored, as vm fetch\n" +
+			"does, and print its path; a written message is not marked listened. Runs until\n" +
+			"SIGINT or SIGTERM; messages that arrive while it is not running are left for\n" +
+			"vm fetch.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runListen(cmd.Context(), f)
@@ -37,7 +41,7 @@ func (a *app) listenCmd() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.to, "to", "", "only this conversation: @handle or #channel")
-	fl.StringVar(&f.out, "out", "", "write messages to this directory instead of playing them")
+	fl.StringVar(&f.out, "out", "", "write messages to this directory, created if missing, instead of playing them")
 	fl.StringVar(&f.format, "format", "ogg", "file format with --out: ogg (as stored) or wav (16-bit PCM)")
 	return cmd
 }
@@ -61,20 +65,85 @@ func (a *app) runListen(ctx context.Context, f listenFlags) error {
 			return usageError{err}
 		}
 	}
+	if f.out != "" {
+		if err := checkOutDir(f.out); err != nil {
+			return err
+		}
+	}
 	s, p, cfg, err := a.newSession()
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	if f.to != "" {
+		if err := s.checkConversation(ctx, f.to); err != nil {
+			return err
+		}
+	}
 	if f.out == "" {
+		// The engine opens its own connection.
+		s.close()
 		return a.listenToSpeaker(ctx, p, cfg, f)
 	}
+	// A written message gets no listen receipt, because writing a file is
+	// not hearing it. vm fetch sends none either.
 	fetched, _, err := client.OpenFetchedLog(filepath.Join(p.Home, client.FetchedFile))
 	if err != nil {
 		return err
 	}
 	r := &listenRun{a: a, f: f, s: s, fetched: fetched}
 	return r.run(ctx)
+}
+
+// checkOutDir creates dir when it is missing and checks that it is a
+// directory where vm can create files, so that vm listen --out fails at
+// start instead of skipping every message.
+func checkOutDir(dir string) error {
+	fail := func(err error) error {
+		return fmt.Errorf("output directory %s is not usable: %w: pass --out a writable directory", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fail(err)
+	}
+	probe, err := os.CreateTemp(dir, ".vm-listen-check-*")
+	if err != nil {
+		return fail(err)
+	}
+	probe.Close()
+	if err := os.Remove(probe.Name()); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// checkConversation connects and checks that recipient to, as --to
+// gives it, names a user or a channel of the caller. When the relay
+// cannot be reached it only logs that, and the check is left to the
+// relay's later responses.
+func (s *session) checkConversation(ctx context.Context, to string) error {
+	c, err := s.connect(ctx)
+	if client.IsTransient(err) {
+		s.log.Warn("cannot check --to: relay unreachable", "to", to, "err", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	me, err := handleOf(c)
+	if err != nil {
+		return err
+	}
+	r, _ := proto.ParseRecipient(to)
+	_, err = c.List(ctx, client.ListOptions{Conversation: proto.ConversationFor(me, r), Limit: 1})
+	switch {
+	case client.IsTransient(err):
+		s.log.Warn("cannot check --to", "to", to, "err", err)
+		s.close()
+		return nil
+	case err != nil:
+		return fmt.Errorf("invalid --to %s: %w", to, err)
+	}
+	return nil
 }
 
 // run keeps a session open and writes each stored message, reconnecting
@@ -162,7 +231,7 @@ func (r *listenRun) write(ctx context.Context, c *client.Conn, m *pb.MessageInfo
 	}
 	if err != nil {
 		r.s.log.Warn("write message", "msg_id", id, "conv", conv, "err", err)
-		fmt.Fprintf(r.a.stderr, "vm: message %s in %s: %v\n", id, conv, err)
+		fmt.Fprintf(r.a.stderr, "vm: message %s in %s: %v\n", id, proto.DisplayConversation(conv, r.me), err)
 		return
 	}
 	fmt.Fprintln(r.a.stdout, path)
@@ -171,14 +240,23 @@ func (r *listenRun) write(ctx context.Context, c *client.Conn, m *pb.MessageInfo
 // listenToSpeaker plays live talk and new messages through an Engine.
 func (a *app) listenToSpeaker(ctx context.Context, p config.Paths, cfg config.Client, f listenFlags) error {
 	mic, speaker, _ := a.audioSettings()
+	// With --to, live talk of other conversations must not play, so
+	// speakerListen starts the live talk it wants itself.
 	e, err := client.NewEngine(ctx, client.EngineOptions{Paths: p, Relay: cfg.Relay,
-		CaptureDevice: mic, PlaybackDevice: speaker, Logger: a.logger(), AutoPlayLive: true,
+		CaptureDevice: mic, PlaybackDevice: speaker, Logger: a.logger(), AutoPlayLive: f.to == "",
+		OpenPlayback: a.openPlayback,
 		Conn: client.Options{ClientVersion: "vm " + version, HandshakeTimeout: a.handshakeTimeout,
 			RequestTimeout: a.requestTimeout}})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	if err := e.WaitSpeaker(ctx); errors.Is(err, client.ErrNoSpeaker) {
+		// SpeakerError already contains how to choose another device.
+		return fmt.Errorf("%s; to write the messages to files instead, pass --out DIR", e.Status().SpeakerError)
+	} else if err != nil {
+		return nil // ctx ended
+	}
 	pl := &speakerListen{a: a, e: e, f: f, live: map[string]bool{}}
 	return pl.run(ctx)
 }
@@ -217,14 +295,13 @@ func (l *speakerListen) handle(ev client.EngineEvent) error {
 			to, _ := proto.ParseRecipient(l.f.to)
 			l.conv = proto.ConversationFor(l.me, to)
 		}
-		if st := l.e.Status(); st.SpeakerError != "" {
-			// SpeakerError already contains how to choose another device.
-			return fmt.Errorf("%s; to write the messages to files instead, pass --out DIR", st.SpeakerError)
+		if l.a.listenReady != nil {
+			l.a.listenReady()
 		}
 	case client.EventDisconnected:
 		l.a.logger().Warn("disconnected from relay", "err", ev.Err)
 	case client.EventTalkStarted:
-		l.live[ev.MessageID] = true
+		l.talkStarted(ev)
 	case client.EventMessageStored:
 		l.stored(ev.Message)
 	case client.EventPlaybackEnded:
@@ -232,6 +309,24 @@ func (l *speakerListen) handle(ev client.EngineEvent) error {
 		l.playNext()
 	}
 	return nil
+}
+
+// talkStarted notes a live talk, which the engine plays unless --to is
+// given. With --to, it plays the talk when it is in that conversation.
+func (l *speakerListen) talkStarted(ev client.EngineEvent) {
+	if l.f.to == "" {
+		l.live[ev.MessageID] = true
+		return
+	}
+	if ev.Conversation != l.conv {
+		return
+	}
+	if err := l.e.Play(ev.Conversation, ev.MessageID, client.PlayOptions{Speed: 1}); err != nil {
+		fmt.Fprintf(l.a.stderr, "vm: play live talk %s in %s: %v\n", ev.MessageID,
+			proto.DisplayConversation(ev.Conversation, l.me), err)
+		return
+	}
+	l.live[ev.MessageID] = true
 }
 
 // stored prints a new message and queues it for playback unless it was

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/vm-voice/vm/audio"
 	"github.com/vm-voice/vm/client"
 	"github.com/vm-voice/vm/config"
 )
@@ -44,6 +45,9 @@ type app struct {
 	// listenReady, when set, is called each time vm listen has
 	// subscribed to the relay's events.
 	listenReady func()
+	// openPlayback, when set, opens the speaker of vm listen in place of
+	// PortAudio.
+	openPlayback func(name string) (audio.FrameSink, error)
 }
 
 // usageError marks an error in the command line, which exits with

@@ -34,6 +34,46 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// runningListen is a vm listen started in the background by startListen.
+type runningListen struct {
+	stdout, stderr *lockedBuffer
+	cancel         context.CancelFunc
+	code           chan int
+}
+
+// startListen runs vm listen with args for v and waits until it has
+// subscribed to the relay's events. openPlayback, unless nil, replaces
+// PortAudio's speaker. The listen stops when the test ends or on stop.
+func startListen(t *testing.T, v *vmTest, openPlayback func(string) (audio.FrameSink, error), args ...string) *runningListen {
+	t.Helper()
+	l := &runningListen{stdout: new(lockedBuffer), stderr: new(lockedBuffer), code: make(chan int, 1)}
+	ready := make(chan struct{}, 1)
+	a := &app{stdin: strings.NewReader(""), stdout: l.stdout, stderr: l.stderr,
+		env: func(string) string { return "" }, backoff: client.DefaultBackoff,
+		listenReady:  func() { ready <- struct{}{} },
+		openPlayback: openPlayback}
+	ctx, cancel := context.WithCancel(t.Context())
+	l.cancel = cancel
+	t.Cleanup(cancel)
+	full := append([]string{"--home", v.home, "--relay", v.relay, "listen"}, args...)
+	go func() { l.code <- a.execute(ctx, full) }()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("vm listen did not subscribe within 20s; stderr %q", l.stderr.String())
+	}
+	return l
+}
+
+// stop ends the listen and checks that it exits 0.
+func (l *runningListen) stop(t *testing.T) {
+	t.Helper()
+	l.cancel()
+	if c := <-l.code; c != exitOK {
+		t.Errorf("got exit %d, want %d; stderr %q", c, exitOK, l.stderr.String())
+	}
+}
+
 func TestListenWritesNewMessage(t *testing.T) {
 	srv := startRelay(t, relay.Config{})
 	alice := user(t, srv, "alice")
@@ -41,33 +81,16 @@ func TestListenWritesNewMessage(t *testing.T) {
 	// vm listen creates a missing output directory.
 	out := filepath.Join(t.TempDir(), "new", "messages")
 
-	var stdout, stderr lockedBuffer
-	ready := make(chan struct{}, 1)
-	a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
-		env: func(string) string { return "" }, backoff: client.DefaultBackoff,
-		listenReady: func() { ready <- struct{}{} }}
-	ctx, cancel := context.WithCancel(t.Context())
-	code := make(chan int, 1)
-	go func() {
-		code <- a.execute(ctx, []string{"--home", bob.home, "--relay", bob.relay, "listen", "--out", out})
-	}()
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("vm listen did not subscribe within 20s; stderr %q", stderr.String())
-	}
+	l := startListen(t, bob, nil, "--out", out)
 
 	msgID := strings.TrimSpace(alice.must("send", speechFile, "--to", "@bob").stdout)
 	want := filepath.Join(out, "alice")
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stdout.String(), msgID) && time.Now().Before(deadline) {
+	for !strings.Contains(l.stdout.String(), msgID) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	cancel()
-	if c := <-code; c != exitOK {
-		t.Errorf("got exit %d, want %d; stderr %q", c, exitOK, stderr.String())
-	}
-	path := strings.TrimSpace(stdout.String())
+	l.stop(t)
+	path := strings.TrimSpace(l.stdout.String())
 	if !strings.HasPrefix(path, want+"/") || !strings.HasSuffix(path, "-alice-"+msgID+".ogg") {
 		t.Fatalf("got output %q, want one path under %s ending in -alice-%s.ogg", path, want, msgID)
 	}
@@ -165,21 +188,7 @@ func TestListenWarningNamesChannel(t *testing.T) {
 	bob.must("channel", "join", "#ops")
 	out := t.TempDir()
 
-	var stdout, stderr lockedBuffer
-	ready := make(chan struct{}, 1)
-	a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
-		env: func(string) string { return "" }, backoff: client.DefaultBackoff,
-		listenReady: func() { ready <- struct{}{} }}
-	ctx, cancel := context.WithCancel(t.Context())
-	code := make(chan int, 1)
-	go func() {
-		code <- a.execute(ctx, []string{"--home", bob.home, "--relay", bob.relay, "listen", "--out", out})
-	}()
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("vm listen did not subscribe within 20s; stderr %q", stderr.String())
-	}
+	l := startListen(t, bob, nil, "--out", out)
 	// The output directory breaks after the start check, so the message
 	// is skipped with a warning.
 	if err := os.RemoveAll(out); err != nil {
@@ -192,18 +201,15 @@ func TestListenWarningNamesChannel(t *testing.T) {
 	msgID := strings.TrimSpace(alice.must("send", speechFile, "--to", "#ops").stdout)
 	want := "vm: message " + msgID + " in #ops: write to output directory " + out
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stderr.String(), want) && time.Now().Before(deadline) {
+	for !strings.Contains(l.stderr.String(), want) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	cancel()
-	if c := <-code; c != exitOK {
-		t.Errorf("got exit %d, want %d; stderr %q", c, exitOK, stderr.String())
+	l.stop(t)
+	if !strings.Contains(l.stderr.String(), want) {
+		t.Errorf("got stderr %q, want it to contain %q", l.stderr.String(), want)
 	}
-	if !strings.Contains(stderr.String(), want) {
-		t.Errorf("got stderr %q, want it to contain %q", stderr.String(), want)
-	}
-	if stdout.String() != "" {
-		t.Errorf("got stdout %q, want nothing written", stdout.String())
+	if l.stdout.String() != "" {
+		t.Errorf("got stdout %q, want nothing written", l.stdout.String())
 	}
 }
 
@@ -251,23 +257,7 @@ func TestListenPlayedMessageGetsReceipt(t *testing.T) {
 	defer sess.Close()
 
 	sink := &countingSink{}
-	var stdout, stderr lockedBuffer
-	ready := make(chan struct{}, 1)
-	a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
-		env: func(string) string { return "" }, backoff: client.DefaultBackoff,
-		listenReady:  func() { ready <- struct{}{} },
-		openPlayback: func(string) (audio.FrameSink, error) { return sink, nil }}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	code := make(chan int, 1)
-	go func() {
-		code <- a.execute(ctx, []string{"--home", carol.home, "--relay", carol.relay, "listen", "--to", "#ops"})
-	}()
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("vm listen did not connect within 20s; stderr %q", stderr.String())
-	}
+	l := startListen(t, carol, func(string) (audio.FrameSink, error) { return sink, nil }, "--to", "#ops")
 
 	msgID := strings.TrimSpace(alice.must("send", speechFile, "--to", "#ops").stdout)
 	timeout := time.After(30 * time.Second)
@@ -286,13 +276,10 @@ func TestListenPlayedMessageGetsReceipt(t *testing.T) {
 			}
 			done = true
 		case <-timeout:
-			t.Fatalf("no receipt within 30s; listen stdout %q, stderr %q", stdout.String(), stderr.String())
+			t.Fatalf("no receipt within 30s; listen stdout %q, stderr %q", l.stdout.String(), l.stderr.String())
 		}
 	}
-	cancel()
-	if c := <-code; c != exitOK {
-		t.Errorf("got exit %d, want %d; stderr %q", c, exitOK, stderr.String())
-	}
+	l.stop(t)
 	sink.mu.Lock()
 	frames := sink.frames
 	sink.mu.Unlock()
@@ -300,7 +287,7 @@ func TestListenPlayedMessageGetsReceipt(t *testing.T) {
 	if frames < 290 {
 		t.Errorf("got %d frames played, want at least 290", frames)
 	}
-	if !strings.Contains(stdout.String(), "#ops @alice") {
-		t.Errorf("got stdout %q, want a line for alice's message in #ops", stdout.String())
+	if !strings.Contains(l.stdout.String(), "#ops @alice") {
+		t.Errorf("got stdout %q, want a line for alice's message in #ops", l.stdout.String())
 	}
 }

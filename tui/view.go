@@ -43,8 +43,9 @@ func (m Model) render() string {
 		return "starting vm…"
 	}
 	if m.width < minWidth || m.height < minHeight {
-		return fmt.Sprintf("terminal too small (%dx%d): vm needs at least %dx%d",
-			m.width, m.height, minWidth, minHeight)
+		// Wrapped, so the size vm needs shows even on a narrow terminal.
+		return ansi.Wordwrap(fmt.Sprintf("terminal too small (%dx%d): vm needs at least %dx%d",
+			m.width, m.height, minWidth, minHeight), m.width, "")
 	}
 	status := m.statusLines()
 	footer := append(m.banners(m.height-minPanesHeight-len(status)-1), status...)

@@ -180,3 +180,19 @@ func TestFullHelpListsEachKeyOnce(t *testing.T) {
 		checkSize(t, h.screen(), width, height)
 	}
 }
+
+func TestViewTooSmallWrapsItsMessage(t *testing.T) {
+	for _, size := range [][2]int{{30, 10}, {12, 20}, {39, 11}} {
+		h := newHarness(t, TalkAuto, size[0], size[1])
+		screen := h.screen()
+
+		for i, line := range strings.Split(screen, "\n") {
+			if w := ansi.StringWidth(line); w > size[0] {
+				t.Errorf("%dx%d: line %d is %d cells wide, want at most %d: %q", size[0], size[1], i, w, size[0], line)
+			}
+		}
+		if flat := strings.Join(strings.Fields(screen), " "); !strings.Contains(flat, fmt.Sprintf("vm needs at least %dx%d", minWidth, minHeight)) {
+			t.Errorf("%dx%d: got %q, want it to name the %dx%d that vm needs", size[0], size[1], screen, minWidth, minHeight)
+		}
+	}
+}

@@ -144,9 +144,10 @@ func (e *Engine) isSending(id string) bool {
 // startSending starts storing m in the background unless it is being
 // stored already. path is its outbox file, or "" when saving failed.
 func (e *Engine) startSending(m *outboxEntry, path string) {
+	id := m.id // sendKept may give m a new id
 	e.mu.Lock()
-	busy := e.sending[m.id]
-	e.sending[m.id] = true
+	busy := e.sending[id]
+	e.sending[id] = true
 	e.mu.Unlock()
 	if busy {
 		return
@@ -154,7 +155,7 @@ func (e *Engine) startSending(m *outboxEntry, path string) {
 	e.wg.Go(func() {
 		defer func() {
 			e.mu.Lock()
-			delete(e.sending, m.id)
+			delete(e.sending, id)
 			e.mu.Unlock()
 		}()
 		e.sendKept(m, path)
@@ -167,6 +168,18 @@ func (e *Engine) startSending(m *outboxEntry, path string) {
 func (e *Engine) sendKept(m *outboxEntry, path string) {
 	ctx, cancel := context.WithTimeoutCause(e.ctx, KeptRetryTime, errKeptTimedOut)
 	defer cancel()
+	if age := idAge(m.id, time.Now()); age > maxKeptIDAge {
+		old := m.id
+		if err := e.outbox().renew(m); err != nil {
+			e.keptFailed(m, path, err)
+			return
+		}
+		if path != "" {
+			path = e.outbox().path(m.id)
+		}
+		e.log.Info("kept talk gets a new message id, because the relay rejects old ones",
+			"conv", m.conv, "old_msg_id", old, "msg_id", m.id, "age", age.Round(time.Minute))
+	}
 	var res *pb.UploadResult
 	var me string
 	err := retryKept(ctx, keptBackoff, e.log, e.waitSession, func(ctx context.Context, s *Session) error {

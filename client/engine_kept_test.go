@@ -3,13 +3,16 @@ package client
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/vm-voice/vm/audio"
 	"github.com/vm-voice/vm/config"
 	"github.com/vm-voice/vm/proto"
@@ -271,5 +274,54 @@ func TestEngineRejectedOutboxEntryMoves(t *testing.T) {
 	}
 	if ids, err := ob.list(); err != nil || len(ids) != 0 {
 		t.Errorf("outbox after the rejection: got %v, %v, want no entries", ids, err)
+	}
+}
+
+// The relay rejects message ids more than 24 hours old, so an entry that
+// waited longer goes out under a new id instead of failing for good.
+func TestEngineOldOutboxEntryGetsNewID(t *testing.T) {
+	r := startRestartableRelay(t)
+	paths := engineUser(t, r.srv, "alice")
+	engineUser(t, r.srv, "bob")
+	ob := outbox{dir: filepath.Join(paths.Home, OutboxDir)}
+	old := ulid.MustNew(ulid.Timestamp(time.Now().Add(-25*time.Hour)), crand.Reader).String()
+	conv := proto.DirectConversation("alice", "bob")
+	if _, err := ob.save(&outboxEntry{id: old, conv: conv, enc: speech(t)}); err != nil {
+		t.Fatal(err)
+	}
+	alice := startEngine(t, EngineOptions{Paths: paths, Relay: r.cfg.Listen, OpenCapture: noMic, OpenPlayback: noSpeaker})
+
+	stored := waitEvent(t, alice, EventMessageStored)
+	if stored.MessageID == old {
+		t.Errorf("got the message stored under its old id %s, want a new one", old)
+	}
+	if age := idAge(stored.MessageID, time.Now()); age > time.Minute {
+		t.Errorf("got new id %s made %v ago, want one made now", stored.MessageID, age)
+	}
+	if stored.Conversation != conv {
+		t.Errorf("got conversation %s, want %s", stored.Conversation, conv)
+	}
+	waitOutboxEmpty(t, paths.Home)
+	if _, err := os.Stat(filepath.Join(ob.dir, "failed")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("failed directory: got %v, want none", err)
+	}
+}
+
+func TestOutboxLoadRejectsHugeFile(t *testing.T) {
+	ob := outbox{dir: t.TempDir()}
+	id := NewMessageID()
+	f, err := os.Create(ob.path(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A sparse file: large to read, cheap to make.
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	_, err = ob.load(id)
+	if err == nil || !strings.Contains(err.Error(), "larger than 64 MiB") {
+		t.Errorf("got error %v, want one naming the 64 MiB limit", err)
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/vm-voice/vm/audio"
@@ -95,11 +97,27 @@ func writeFileSynced(path string, data []byte) error {
 	return d.Sync()
 }
 
-// load reads the entry of message id.
+// load reads the entry of message id. It reads at most maxOutboxBytes, so
+// a huge file in the outbox costs no more memory than that.
 func (o outbox) load(id string) (*outboxEntry, error) {
-	b, err := os.ReadFile(o.path(id))
+	f, err := os.Open(o.path(id))
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	tooLarge := func() error {
+		return fmt.Errorf("outbox file %s is larger than %d MiB, far above any message a relay accepts: remove it", o.path(id), maxOutboxBytes>>20)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Size() > maxOutboxBytes {
+		return nil, tooLarge()
+	}
+	// The limit also holds for a file that grows while it is read.
+	b, err := io.ReadAll(io.LimitReader(f, maxOutboxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("outbox file %s: %w", o.path(id), err)
+	}
+	if len(b) > maxOutboxBytes {
+		return nil, tooLarge()
 	}
 	info, err := audio.ReadOggOpus(bytes.NewReader(b), maxOutboxBytes)
 	if err != nil {
@@ -148,6 +166,34 @@ func (o outbox) remove(id string) error {
 		return nil
 	}
 	return err
+}
+
+// renew gives the entry of message m a new id, the current time's, by
+// renaming its file, and updates m. The relay accepts message ids up to
+// 24 hours old, so an entry that waited longer is stored under a new id.
+// NOTE: if an earlier attempt stored the message and only the reply was
+// lost, the message is stored twice.
+func (o outbox) renew(m *outboxEntry) error {
+	id := ulid.Make().String()
+	if err := os.Rename(o.path(m.id), o.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("give outbox entry %s a new id: %w", m.id, err)
+	}
+	m.id = id
+	return nil
+}
+
+// maxKeptIDAge is the oldest message id that the engine sends as it is.
+// The relay rejects ids more than 24 hours old, and the hour between
+// allows for a clock that runs behind the relay's.
+const maxKeptIDAge = 23 * time.Hour
+
+// idAge returns how long ago message id was made, or 0 for an invalid id.
+func idAge(id string, now time.Time) time.Duration {
+	u, err := ulid.ParseStrict(id)
+	if err != nil {
+		return 0
+	}
+	return now.Sub(ulid.Time(u.Time()))
 }
 
 // reject moves the entry of a message the relay rejected to the failed

@@ -15,6 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/vm-voice/vm/audio"
 	"github.com/vm-voice/vm/config"
+	"github.com/vm-voice/vm/internal/lossproxy"
 	"github.com/vm-voice/vm/proto"
 	"github.com/vm-voice/vm/relay"
 )
@@ -323,5 +324,58 @@ func TestOutboxLoadRejectsHugeFile(t *testing.T) {
 	_, err = ob.load(id)
 	if err == nil || !strings.Contains(err.Error(), "larger than 64 MiB") {
 		t.Errorf("got error %v, want one naming the 64 MiB limit", err)
+	}
+}
+
+// A relay that dies without a word leaves Finish waiting for the idle
+// timeout. The talk must be on disk in that time, so killing vm then
+// loses nothing.
+func TestEngineTalkSavedWhileFinishWaits(t *testing.T) {
+	sp := loadSpeech(t)
+	srv := startLiveRelay(t)
+	proxy, err := lossproxy.Start(t.Context(), lossproxy.Config{Target: srv.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	paths := engineUser(t, srv, "alice")
+	engineUser(t, srv, "bob")
+	mic := newFakeMic(sp.pcm, proto.FrameDuration/2, 25)
+	alice := startEngine(t, EngineOptions{Paths: paths, Relay: proxy.Addr().String(), OpenPlayback: noSpeaker,
+		OpenCapture:      func(string) (audio.FrameSource, error) { return mic, nil },
+		ReconnectBackoff: []time.Duration{time.Minute}})
+	if err := alice.StartTalk(proto.DirectConversation("alice", "bob")); err != nil {
+		t.Fatalf("StartTalk: %v", err)
+	}
+	<-mic.reached
+	proxy.Close() // the relay falls silent
+	if err := alice.StopTalk(); err != nil {
+		t.Fatalf("StopTalk: %v", err)
+	}
+
+	ob := outbox{dir: filepath.Join(paths.Home, OutboxDir)}
+	for {
+		ids, err := ob.list()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) == 1 {
+			break
+		}
+		select {
+		case ev := <-alice.Events():
+			if ev.Kind == EventTalkKept || ev.Kind == EventTalkFailed {
+				t.Fatalf("got event %d before the talk was in the outbox, want it saved while Finish waits", ev.Kind)
+			}
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	kept := waitKept(t, alice)
+	m, err := ob.load(kept.MessageID)
+	if err != nil {
+		t.Fatalf("outbox entry of the kept talk: %v", err)
+	}
+	if got, want := len(m.enc.Packets), mic.pos/proto.FrameSamples; got != want {
+		t.Errorf("got %d packets in the outbox, want the %d captured", got, want)
 	}
 }

@@ -171,8 +171,9 @@ func (e *Engine) captureLoop(s *Session, out *outgoing, up *LiveUpload, src audi
 		return
 	}
 	samples := int64(frames)*proto.FrameSamples - int64(enc.PreSkip())
+	whole := &audio.Encoded{Packets: rec.packets, PreSkip: enc.PreSkip(), Samples: samples, InputRate: proto.SampleRate}
 	if err == nil && rec.liveErr == nil {
-		_, err = up.Finish(e.ctx, samples)
+		err = e.finishSaved(out.conv, up, whole)
 		// The relay may or may not have stored the message, and a repeat
 		// with the same id stores it once either way.
 		if err != nil && (IsTransient(err) || e.ctx.Err() != nil) {
@@ -186,9 +187,38 @@ func (e *Engine) captureLoop(s *Session, out *outgoing, up *LiveUpload, src audi
 		return
 	}
 	if rec.liveErr != nil {
-		e.keepTalk(out.conv, up.MessageID(), rec, &audio.Encoded{Packets: rec.packets, PreSkip: enc.PreSkip(),
-			Samples: samples, InputRate: proto.SampleRate})
+		e.keepTalk(out.conv, up.MessageID(), rec, whole)
 	}
+}
+
+// finishSaved finishes the live upload of message whole while a copy of
+// it waits in the outbox, so a relay that died without a word, which
+// Finish notices only at the idle timeout, or a vm killed meanwhile,
+// loses nothing. The copy goes once Finish returns, unless Finish failed
+// for a reason a retry can cure, and then keepTalk takes over the copy.
+func (e *Engine) finishSaved(conv string, up *LiveUpload, whole *audio.Encoded) error {
+	id := up.MessageID()
+	ob := e.outbox()
+	// Marked as being sent, so a new session's outbox pass leaves it alone.
+	e.mu.Lock()
+	e.sending[id] = true
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.sending, id)
+		e.mu.Unlock()
+	}()
+	path, serr := ob.save(&outboxEntry{id: id, conv: conv, enc: whole})
+	if serr != nil {
+		e.log.Warn("save talk to the outbox before finishing it", "conv", conv, "msg_id", id, "err", serr)
+	}
+	_, err := up.Finish(e.ctx, whole.Samples)
+	if path != "" && (err == nil || !(IsTransient(err) || e.ctx.Err() != nil)) {
+		if rerr := ob.remove(id); rerr != nil {
+			e.log.Error("remove outbox copy of a finished talk", "msg_id", id, "err", rerr)
+		}
+	}
+	return err
 }
 
 // capture runs the frame loop and returns every encoded frame. The final

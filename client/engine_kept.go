@@ -29,12 +29,18 @@ var errKeptTimedOut = fmt.Errorf("could not send your message for %s", KeptRetry
 // TalkKeptError is the Err of EventTalkKept: the live upload of the
 // user's message failed, so listeners no longer hear it, but the engine
 // keeps the audio and stores it when the relay is back. Cause is the
-// upload's error.
+// upload's error. SaveErr, when set, is why the message could not be
+// written to the outbox, so it exists only in the engine's memory.
 type TalkKeptError struct {
-	Cause error
+	Cause   error
+	SaveErr error
 }
 
 func (e *TalkKeptError) Error() string {
+	if e.SaveErr != nil {
+		return fmt.Sprintf("relay connection lost, and saving your message failed (%v): it will be sent when the relay is back, but quitting vm before then loses it",
+			e.SaveErr)
+	}
 	return "relay connection lost: keeping your message, it will be sent when the relay is back"
 }
 
@@ -100,6 +106,8 @@ func (e *Engine) keepTalk(conv, msgID string, rec *talkRecording, enc *audio.Enc
 	path, err := e.outbox().save(m)
 	if err != nil {
 		e.log.Error("save kept talk", "conv", conv, "msg_id", msgID, "err", err)
+		e.emit(EngineEvent{Kind: EventTalkKept, Conversation: conv, MessageID: msgID,
+			Err: &TalkKeptError{Cause: rec.liveErr, SaveErr: err}})
 	} else {
 		e.log.Info("talk kept in the outbox", "conv", conv, "msg_id", msgID, "path", path,
 			"dur", SamplesDuration(enc.Samples))

@@ -379,3 +379,36 @@ func TestEngineTalkSavedWhileFinishWaits(t *testing.T) {
 		t.Errorf("got %d packets in the outbox, want the %d captured", got, want)
 	}
 }
+
+// When the outbox cannot be written, the user must learn that the kept
+// message exists only in memory.
+func TestEngineReportsUnsavedKeptTalk(t *testing.T) {
+	sp := loadSpeech(t)
+	r := startRestartableRelay(t)
+	paths := engineUser(t, r.srv, "alice")
+	engineUser(t, r.srv, "bob")
+	// A file where the outbox directory belongs.
+	if err := os.WriteFile(filepath.Join(paths.Home, OutboxDir), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alice, mic := keptTalkEngine(t, r, paths, sp, 25)
+	if err := alice.StartTalk(proto.DirectConversation("alice", "bob")); err != nil {
+		t.Fatalf("StartTalk: %v", err)
+	}
+	<-mic.reached
+	r.stop()
+	waitKept(t, alice)
+	<-mic.spoken
+	if err := alice.StopTalk(); err != nil {
+		t.Fatalf("StopTalk: %v", err)
+	}
+
+	ev := waitEvent(t, alice, EventTalkKept)
+	var kept *TalkKeptError
+	if !errors.As(ev.Err, &kept) || kept.SaveErr == nil {
+		t.Fatalf("got EventTalkKept error %v, want a *TalkKeptError with the save error", ev.Err)
+	}
+	if !strings.Contains(ev.Err.Error(), "quitting vm before then loses it") {
+		t.Errorf("got notice %q, want it to warn that quitting loses the message", ev.Err)
+	}
+}

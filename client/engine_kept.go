@@ -48,9 +48,10 @@ func (e *TalkKeptError) Unwrap() error { return e.Cause }
 
 // TalkSavedError is the Err of EventTalkFailed for a kept message that
 // the engine could not store: Path is its outbox file, or "" when saving
-// it failed too. Rejected is the relay's error when it rejected the
-// message. Otherwise sending failed for KeptRetryTime, and the engine
-// sends the file at its next connection.
+// it failed too. Rejected is the error that rules out any retry: the
+// relay's rejection, or the client's own check of the recipient.
+// Otherwise sending failed for KeptRetryTime, and the engine sends the
+// file at its next connection.
 type TalkSavedError struct {
 	Path     string
 	Rejected error
@@ -62,7 +63,7 @@ func (e *TalkSavedError) Error() string {
 	case e.Path == "":
 		return fmt.Sprintf("your message could not be sent or saved: %v", e.Cause)
 	case e.Rejected != nil:
-		return fmt.Sprintf("the relay rejected your message: %v; it is saved in %s, and vm send can send it again",
+		return fmt.Sprintf("your message cannot be sent: %v; it is saved in %s, and vm send can send it again",
 			e.Rejected, e.Path)
 	}
 	return fmt.Sprintf("%v: it is saved in %s and will be sent at the next connection to the relay",

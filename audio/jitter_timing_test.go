@@ -17,27 +17,26 @@ func TestJitterBufferDueFollowsArrivals(t *testing.T) {
 		return 0
 	}
 	pkts := n.packets()
-	// Play 40 slots with pulls 2 ms into each slot, before the packet
-	// of the slot arrives.
-	var due time.Time
-	var ok bool
-	for slot := range 40 {
-		now := epoch.Add(time.Duration(slot)*FrameDuration + 2*time.Millisecond)
+	pushUntil := func(now time.Time) {
 		for len(pkts) > 0 && !epoch.Add(pkts[0].at).After(now) {
 			jb.Push(&pkts[0].frame, epoch.Add(pkts[0].at))
 			pkts = pkts[1:]
 		}
-		due, ok = jb.Due()
-		if ok {
+	}
+
+	// Play 40 slots with pulls 2 ms into each slot, before the packet
+	// of the slot arrives, and wait for the packet when it is due.
+	for slot := range 40 {
+		now := epoch.Add(time.Duration(slot)*FrameDuration + 2*time.Millisecond)
+		pushUntil(now)
+		if due, ok := jb.Due(); ok {
 			now = due
-			for len(pkts) > 0 && !epoch.Add(pkts[0].at).After(now) {
-				jb.Push(&pkts[0].frame, epoch.Add(pkts[0].at))
-				pkts = pkts[1:]
-			}
+			pushUntil(now)
 		}
 		jb.Next(now)
 	}
-	due, ok = jb.Due()
+
+	due, ok := jb.Due()
 	if !ok {
 		t.Fatal("got no due time for a slot whose packet has not arrived")
 	}

@@ -173,24 +173,46 @@ func waitOutboxEmpty(t *testing.T, home string) {
 	}
 }
 
-func TestEngineTalkSurvivesRelayRestart(t *testing.T) {
-	sp := loadSpeech(t)
-	r := startRestartableRelay(t)
-	paths := engineUser(t, r.srv, "alice")
-	engineUser(t, r.srv, "bob")
-	alice, mic := keptTalkEngine(t, r, paths, sp, 25)
-	conv := proto.DirectConversation("alice", "bob")
-	if err := alice.StartTalk(conv); err != nil {
+// interruptedTalk is a talk from alice to bob whose relay stopped while
+// alice was talking.
+type interruptedTalk struct {
+	relay *restartableRelay
+	paths config.Paths // alice's
+	sp    *liveSpeech
+	alice *Engine
+	mic   *fakeMic
+	conv  string
+	kept  EngineEvent // the EventTalkKept of the talk
+}
+
+// startInterruptedTalk starts alice talking to bob, stops the relay 25
+// frames in and waits for EventTalkKept. prepare, unless nil, runs on
+// alice's paths before her engine starts.
+func startInterruptedTalk(t *testing.T, prepare func(config.Paths)) *interruptedTalk {
+	t.Helper()
+	it := &interruptedTalk{sp: loadSpeech(t), relay: startRestartableRelay(t), conv: proto.DirectConversation("alice", "bob")}
+	it.paths = engineUser(t, it.relay.srv, "alice")
+	engineUser(t, it.relay.srv, "bob")
+	if prepare != nil {
+		prepare(it.paths)
+	}
+	it.alice, it.mic = keptTalkEngine(t, it.relay, it.paths, it.sp, 25)
+	if err := it.alice.StartTalk(it.conv); err != nil {
 		t.Fatalf("StartTalk: %v", err)
 	}
+	<-it.mic.reached
+	it.relay.stop()
+	it.kept = waitKept(t, it.alice)
+	return it
+}
 
-	<-mic.reached
-	r.stop()
-	kept := waitKept(t, alice)
+func TestEngineTalkSurvivesRelayRestart(t *testing.T) {
+	it := startInterruptedTalk(t, nil)
+	alice, mic, kept := it.alice, it.mic, it.kept
 	if !alice.Status().Talking {
 		t.Error("status shows talk ended after the live upload failed, want capture to go on")
 	}
-	r.start()
+	it.relay.start()
 	<-mic.spoken
 	if err := alice.StopTalk(); err != nil {
 		t.Fatalf("StopTalk: %v", err)
@@ -201,24 +223,13 @@ func TestEngineTalkSurvivesRelayRestart(t *testing.T) {
 	if stored.Message.Sender != "alice" {
 		t.Errorf("got stored message from %q, want alice", stored.Message.Sender)
 	}
-	checkStoredTalk(t, alice, conv, kept.MessageID, sp, frames)
-	waitOutboxEmpty(t, paths.Home)
+	checkStoredTalk(t, alice, it.conv, kept.MessageID, it.sp, frames)
+	waitOutboxEmpty(t, it.paths.Home)
 }
 
 func TestEngineOutboxSentAfterRestart(t *testing.T) {
-	sp := loadSpeech(t)
-	r := startRestartableRelay(t)
-	paths := engineUser(t, r.srv, "alice")
-	engineUser(t, r.srv, "bob")
-	alice, mic := keptTalkEngine(t, r, paths, sp, 25)
-	conv := proto.DirectConversation("alice", "bob")
-	if err := alice.StartTalk(conv); err != nil {
-		t.Fatalf("StartTalk: %v", err)
-	}
-
-	<-mic.reached
-	r.stop()
-	kept := waitKept(t, alice)
+	it := startInterruptedTalk(t, nil)
+	alice, mic, kept, conv, paths := it.alice, it.mic, it.kept, it.conv, it.paths
 	<-mic.spoken
 	if err := alice.StopTalk(); err != nil {
 		t.Fatalf("StopTalk: %v", err)
@@ -239,10 +250,10 @@ func TestEngineOutboxSentAfterRestart(t *testing.T) {
 		t.Errorf("got %d packets in the outbox, want the %d captured", len(m.enc.Packets), frames)
 	}
 
-	r.start()
-	again, _ := keptTalkEngine(t, r, paths, sp, -1)
+	it.relay.start()
+	again, _ := keptTalkEngine(t, it.relay, paths, it.sp, -1)
 	waitStored(t, again, kept.MessageID)
-	checkStoredTalk(t, again, conv, kept.MessageID, sp, frames)
+	checkStoredTalk(t, again, conv, kept.MessageID, it.sp, frames)
 	waitOutboxEmpty(t, paths.Home)
 }
 
@@ -383,22 +394,14 @@ func TestEngineTalkSavedWhileFinishWaits(t *testing.T) {
 // When the outbox cannot be written, the user must learn that the kept
 // message exists only in memory.
 func TestEngineReportsUnsavedKeptTalk(t *testing.T) {
-	sp := loadSpeech(t)
-	r := startRestartableRelay(t)
-	paths := engineUser(t, r.srv, "alice")
-	engineUser(t, r.srv, "bob")
-	// A file where the outbox directory belongs.
-	if err := os.WriteFile(filepath.Join(paths.Home, OutboxDir), []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	alice, mic := keptTalkEngine(t, r, paths, sp, 25)
-	if err := alice.StartTalk(proto.DirectConversation("alice", "bob")); err != nil {
-		t.Fatalf("StartTalk: %v", err)
-	}
-	<-mic.reached
-	r.stop()
-	waitKept(t, alice)
-	<-mic.spoken
+	it := startInterruptedTalk(t, func(paths config.Paths) {
+		// A file where the outbox directory belongs.
+		if err := os.WriteFile(filepath.Join(paths.Home, OutboxDir), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	alice := it.alice
+	<-it.mic.spoken
 	if err := alice.StopTalk(); err != nil {
 		t.Fatalf("StopTalk: %v", err)
 	}

@@ -105,6 +105,7 @@ func (o outbox) load(id string) (*outboxEntry, error) {
 		return nil, err
 	}
 	defer f.Close()
+
 	tooLarge := func() error {
 		return fmt.Errorf("outbox file %s is larger than %d MiB, far above any message a relay accepts: remove it", o.path(id), maxOutboxBytes>>20)
 	}
@@ -119,6 +120,7 @@ func (o outbox) load(id string) (*outboxEntry, error) {
 	if len(b) > maxOutboxBytes {
 		return nil, tooLarge()
 	}
+
 	info, err := audio.ReadOggOpus(bytes.NewReader(b), maxOutboxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("outbox file %s: %w", o.path(id), err)

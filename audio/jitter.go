@@ -163,12 +163,10 @@ type jitterSlot struct {
 // MinDepth and MaxDepth frames. Then its delay grows by one concealed frame
 // when a packet is late for its slot within 5 s of another late packet, or
 // under loss. An isolated late packet is concealed as lost instead. The
-// delay shrinks by one dropped frame,
-// a quiet one where it can, after a second in which every packet but one
-// waited more than a frame (two frames under loss, so FEC data is on time).
-// Due
-// tells a playout loop when the next packet is expected, so the loop can
-// pull just after it arrives. Time comes only from the now arguments, so
+// delay shrinks by one dropped frame, a quiet one where it can, after a
+// second in which every packet but one waited more than a frame (two
+// frames under loss, so FEC data is on time). Due returns when the next
+// packet is expected, so a playout loop can pull just after it arrives. Time comes only from the now arguments, so
 // tests can drive it with any clock. A JitterBuffer is not safe for
 // concurrent use.
 type JitterBuffer struct {
@@ -257,9 +255,9 @@ func (j *JitterBuffer) startSpurt(seq uint32, now time.Time) {
 	}
 }
 
-// StartAt tells the buffer that the next spurt begins at seq. Without it a
-// spurt begins at the first packet that arrives, so frames lost before
-// that one are never played. With it, up to MaxDepth lost leading frames
+// StartAt sets seq as the first sequence number of the next spurt.
+// Without it a spurt begins at the first packet that arrives, so frames
+// lost before that one are never played. With it, up to MaxDepth lost leading frames
 // are concealed or recovered from FEC like any other gap.
 func (j *JitterBuffer) StartAt(seq uint32) {
 	j.start, j.hasStart = seq, true

@@ -171,7 +171,7 @@ func (j *JitterBuffer) adaptDepth() {
 
 // shrinkNeed returns the slack the packets of a window must have had before
 // the buffer drops a frame: one frame and a margin, less the PullDelay the
-// caller can wait for a packet, and under loss one more frame, so the
+// caller can wait for a packet. Under loss it adds one more frame, so the
 // packet after a lost one is there for its FEC data.
 func (j *JitterBuffer) shrinkNeed() time.Duration {
 	need := FrameDuration + shrinkMargin - j.opt.PullDelay

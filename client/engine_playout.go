@@ -26,11 +26,11 @@ type source interface {
 //
 // NOTE: the wait must stay below the audio the speaker has queued when
 // Write returns. 10 ms is half the 20 ms latency that audio.OpenPlayback
-// asks of PortAudio. It was checked for underflows only on the virtual
+// requests from PortAudio. It was checked for underflows only on the virtual
 // PulseAudio devices of the e2e tests.
 const maxPullDelay = 10 * time.Millisecond
 
-// dueSource is a source that knows when the frame of its next slot is
+// dueSource is a source that reports when the frame of its next slot is
 // expected, so the loop can pull it just after it arrives.
 type dueSource interface {
 	// due returns that time, or false when there is no frame to wait for.

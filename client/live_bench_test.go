@@ -16,9 +16,8 @@ import (
 // player: Opus encoding, the live upload's datagram, the in-process relay
 // on loopback, the receiver's session, the jitter buffer's hold and Opus
 // decoding. The receiver is an Engine whose playout loop pulls the player
-// for a speaker that takes one frame per 20 ms, as a device does, so the
-// hold depends on where its pulls fall between arrivals, as it does with
-// a device. The device buffers, the 20 ms of the frame itself and the
+// for a speaker that takes one frame per 20 ms, as a device does. So the
+// hold depends on where the pulls fall between arrivals, as with a device. The device buffers, the 20 ms of the frame itself and the
 // encoder's 6.5 ms lookahead are not included. One operation is one
 // frame, sent at the real-time pace of one per 20 ms, so run it with
 // -benchtime=500x or so.

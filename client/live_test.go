@@ -66,7 +66,7 @@ func TestLiveTalkThroughLossyNetwork(t *testing.T) {
 	// The simulated network delays datagrams by at most 30 ms, so a longer
 	// pause in the arrivals means that the test machine stopped running
 	// the sender, the proxy or the receiver, which no jitter buffer can
-	// hide. Such a run says nothing of the network, so it runs once more.
+	// hide. Such a run does not test the network, so it runs once more.
 	var res *pb.UploadResult
 	var frames []LiveFrame
 	for attempt := 1; ; attempt++ {

@@ -195,7 +195,7 @@ func TestUIInTmux(t *testing.T) {
 
 	// Space starts talk in toggle mode: the status bar shows the talk
 	// timer. Without a microphone the device check at start has shown
-	// why, and the notice line says talk is off.
+	// why, and the notice line reports that talk is off.
 	pane.sendKeys("Space")
 	screen := pane.waitFor("talk or why it is off", func(s string) bool {
 		return strings.Contains(s, "● TALK 0:") ||

@@ -105,8 +105,8 @@ func (m *Model) talkStarted(ev client.EngineEvent) bool {
 
 // talkEnded clears the talking mark of the transmission's sender. A
 // transmission the relay did not store, because the sender cancelled it
-// or its connection died, leaves the timeline; one stored later under the
-// same id comes back with EventMessageStored.
+// or its connection died, leaves the timeline. If it is stored later
+// under the same id, EventMessageStored brings it back.
 func (m *Model) talkEnded(ev client.EngineEvent) {
 	sender := ev.Handle
 	if i := m.messageIndex(ev.MessageID); i >= 0 {

@@ -131,8 +131,8 @@ func (r *fetchRun) fetchAll(ctx context.Context, c *client.Conn, since time.Time
 		return r.fetchPages(ctx, c, opt, cursorMode)
 	}
 	// The relay fills a listing of all conversations one conversation
-	// after another, so the time of a page's newest message says nothing
-	// of the other conversations. Pages by time work within one.
+	// after another, so the time of a page's newest message is no bound
+	// for the other conversations. Paging by time works within one.
 	convs, err := c.ListConversations(ctx)
 	if err != nil {
 		return err
@@ -148,8 +148,8 @@ func (r *fetchRun) fetchAll(ctx context.Context, c *client.Conn, since time.Time
 
 // fetchPages lists and downloads pages of messages until none is new. In
 // cursor mode each page starts after the delivery cursors that the last
-// page moved; otherwise the next page starts at the time of the newest
-// message so far, which only works within one conversation.
+// page moved. Otherwise the next page starts at the time of the newest
+// message so far, which works only within one conversation.
 func (r *fetchRun) fetchPages(ctx context.Context, c *client.Conn, opt client.ListOptions, cursorMode bool) error {
 	for range maxListPages {
 		list, err := c.List(ctx, opt)
